@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags, logging
+from absl import app, logging
 
-from pipelines import dataset, releases
+from pipelines import cli, dataset, releases
 from pipelines.dataset import Prepared
 from pipelines.download import resolve_data_dir
 from pipelines.errors import DataError
@@ -26,7 +25,6 @@ from pipelines.split import group_by_user, temporal_split
 from pipelines.synthetic import generate
 from pipelines.synthetic_world import PRESETS
 
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "movielens_two_tower"
 LARGE_RELEASE_RATINGS = 1_000_000  # protocol: 0.05 / 0.05 for ml-latest-sized data, 0.1 / 0.1 for small
 
 
@@ -47,7 +45,7 @@ class PrepareConfig:
 
     data_dir: str | None = None
     release: str = releases.DEFAULT_RELEASE
-    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    cache_dir: str = str(cli.DEFAULT_CACHE_DIR)
     val_frac: float | None = None
     test_frac: float | None = None
     drop_orphans: bool = False
@@ -122,43 +120,19 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:
     inputs = [folder / name for name in names if (folder / name).exists()]
     params = {"val_frac": config.val_frac, "test_frac": config.test_frac, "drop_orphans": config.drop_orphans}
     target = cache_dir / "prepared" / dataset.fingerprint(inputs, params)
-    if (target / "strings.json").exists():
-        return dataset.load(target)
-    dataset.save(build(folder, config), target)
-    return dataset.load(target)
+    if not (target / "strings.json").exists():
+        dataset.save(build(folder, config), target)
+    prepared = dataset.load(target)
+    return dataclasses.replace(prepared, figures={**prepared.figures, "data_dir": str(folder)})
 
 
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    flags.DEFINE_string("data_dir", None, "Extracted MovieLens folder or release zip; unset: download --release.")
-    flags.DEFINE_enum("release", releases.DEFAULT_RELEASE, list(releases.RELEASES), "Release to download.")
-    flags.DEFINE_string("cache_dir", str(DEFAULT_CACHE_DIR), "Downloads and prepared data sets.")
-    flags.DEFINE_float("val_frac", None, "Validation window share of ratings (default 0.05, 0.1 under 1M).")
-    flags.DEFINE_float("test_frac", None, "Test window share of ratings (default 0.05, 0.1 under 1M).")
-    flags.DEFINE_bool("drop_orphans", False, "Drop and count rows that reference unknown movies or tags.")
-    flags.DEFINE_string("base_url", None, "Download mirror instead of files.grouplens.org.")
-    flags.DEFINE_enum("synthetic", None, list(PRESETS), "Use a synthetic release of this size (offline).")
-    flags.DEFINE_integer("synthetic_seed", 0, "Seed of the synthetic release.")
-
-
-def config_from_flags() -> PrepareConfig:
-    return PrepareConfig(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(PrepareConfig)})
-
-
+@cli.exits_2_on_bad_input
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     start = time.perf_counter()
-    try:
-        prepared = prepare(config_from_flags())
-    except (DataError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    prepared = prepare(cli.config_from_flags(PrepareConfig))
     print(json.dumps({**prepared.figures, "seconds": round(time.perf_counter() - start, 2)}))
 
 
 if __name__ == "__main__":
-    define_flags()
+    cli.define_all_flags()
     app.run(main)
