@@ -38,11 +38,56 @@ def define_data_flags() -> None:
 
 
 def define_eval_flags() -> None:
-    """Flags of pipelines.evaluate (the evaluation issue)."""
+    """Flags of pipelines.evaluate: EvaluateConfig and BaselineConfig (--model_dir is a train flag, shared)."""
+    flags.DEFINE_string("baselines", "all", "Baselines to score: all, none, or a comma list of "
+                        "popularity, recent_popularity, item_knn, ease, ials.")  # fmt: skip
+    flags.DEFINE_bool("planted_oracle", True, "Also score the planted oracle when the release is synthetic.")
+    flags.DEFINE_string("out_dir", None, "Where metrics.json, report.md, plots and TensorBoard logs go "
+                        "(default: <model_dir>/evaluation, or runs/evaluation without a model).")  # fmt: skip
+    flags.DEFINE_integer("eval_batch_size", 1024, "Cases per scoring call (memory: batch x catalog float32).")
+    flags.DEFINE_integer("eval_resamples", 1000, "Bootstrap resamples for the 95% intervals (0: none).")
+    flags.DEFINE_integer("eval_seed", 0, "Seed of the bootstrap resamples and of the iALS initialisation.")
+    flags.DEFINE_integer("recent_days", 90, "Recent popularity counts the training ratings of these last days.")
+    flags.DEFINE_integer("knn_neighbors", 500, "Item-kNN keeps this many most similar items per item.")
+    flags.DEFINE_float("ease_lambda", 2000.0, "EASE L2 regularisation.")
+    flags.DEFINE_integer("ease_max_items", 10_000, "EASE models at most this many most-rated movies.")
+    flags.DEFINE_float("ease_memory_gb", 4.0, "Refuse EASE when its item-item matrices would need more.")
+    flags.DEFINE_integer("ials_factors", 64, "iALS latent factors.")
+    flags.DEFINE_integer("ials_iterations", 15, "iALS alternating least-squares sweeps.")
+    flags.DEFINE_float("ials_regularization", 50.0, "iALS L2 regularisation.")
+    flags.DEFINE_float("ials_alpha", 5.0, "iALS confidence of a rated movie.")
 
 
 def define_train_flags() -> None:
-    """Flags of pipelines.train (the towers and training issue)."""
+    """Flags of pipelines.train: input (InputConfig), towers (TowerConfig), genome (GenomeConfig), fit."""
+    flags.DEFINE_string("model_dir", None, "Where the model, checkpoints, TensorBoard logs and metrics go.")
+    flags.DEFINE_integer("history_length", 50, "Ratings of history the query tower sees (most recent first).")
+    flags.DEFINE_integer("batch_size", 1024, "Training examples per step (also the in-batch negatives).")
+    flags.DEFINE_enum("positives", "all", ["all", "liked", "weighted"], "Which training ratings are targets.")
+    flags.DEFINE_integer("seed", 0, "Seed of initialisation and shuffling.")
+    flags.DEFINE_integer("embedding_dim", 64, "Size of user and movie embeddings.")
+    flags.DEFINE_integer("id_dim", 64, "Size of movie-id embeddings inside the towers.")
+    flags.DEFINE_integer("hidden", 256, "Hidden width of each tower's MLP.")
+    flags.DEFINE_enum("pooling", "weighted", ["weighted", "attention"], "History encoder of the query tower.")
+    flags.DEFINE_float("id_dropout", 0.1, "Training probability of hiding a candidate's id (cold-movie path).")
+    flags.DEFINE_bool("use_content_in_history", True, "Add content projections to history item embeddings.")
+    flags.DEFINE_enum("genome_encoder", "autoencoder", ["autoencoder", "pca", "none"], "Genome code source.")
+    flags.DEFINE_integer("bottleneck", 64, "Genome code size (autoencoder bottleneck or PCA components).")
+    flags.DEFINE_integer("ae_hidden", 512, "Genome autoencoder hidden width.")
+    flags.DEFINE_integer("ae_epochs", 60, "Genome autoencoder maximum epochs (early stopping on held-out movies).")
+    flags.DEFINE_integer("ae_batch_size", 128, "Genome autoencoder batch size.")
+    flags.DEFINE_float("ae_learning_rate", 1e-3, "Genome autoencoder learning rate.")
+    flags.DEFINE_integer("ae_patience", 5, "Genome autoencoder early-stopping patience.")
+    flags.DEFINE_float("ae_heldout_frac", 0.1, "Share of genome movies held out to validate the encoder.")
+    flags.DEFINE_integer("epochs", 10, "Maximum training epochs.")
+    flags.DEFINE_integer("steps_per_epoch", 0, "Cap on steps per epoch; 0 = a full pass over the targets.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+    flags.DEFINE_float("temperature", 0.05, "Softmax temperature over cosine scores.")
+    flags.DEFINE_bool("logq", True, "Correct in-batch negatives by their sampling probability (logQ).")
+    flags.DEFINE_bool("remove_accidental_hits", True, "Ignore in-batch negatives equal to the positive.")
+    flags.DEFINE_integer("patience", 2, "Epochs without a better validation metric before stopping.")
+    flags.DEFINE_string("monitor", "recall@20", "Validation metric for early stopping and the best weights.")
+    flags.DEFINE_integer("steps_per_execution", 16, "Training steps per compiled call.")
 
 
 def define_all_flags() -> None:

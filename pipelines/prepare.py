@@ -23,7 +23,7 @@ from pipelines.features import aggregate_tags, build_catalog
 from pipelines.load import load_release
 from pipelines.split import group_by_user, temporal_split
 from pipelines.synthetic import generate
-from pipelines.synthetic_world import PRESETS
+from pipelines.synthetic_world import GENERATOR_VERSION, PRESETS
 
 LARGE_RELEASE_RATINGS = 1_000_000  # protocol: 0.05 / 0.05 for ml-latest-sized data, 0.1 / 0.1 for small
 
@@ -105,7 +105,7 @@ def data_folder(config: PrepareConfig, cache_dir: Path, *, progress: bool = True
         raise DataError("give either data_dir or synthetic, not both")
     if config.synthetic not in PRESETS:
         raise DataError(f"unknown synthetic preset {config.synthetic!r}; known: {', '.join(PRESETS)}")
-    folder = cache_dir / f"ml-synthetic-{config.synthetic}-seed{config.synthetic_seed}"
+    folder = cache_dir / f"ml-synthetic-{config.synthetic}-seed{config.synthetic_seed}-v{GENERATOR_VERSION}"
     if not (folder / releases.RATINGS).exists():
         logging.info("generating the synthetic %s release into %s", config.synthetic, folder)
         generate(folder, config.synthetic, config.synthetic_seed)

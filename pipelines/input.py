@@ -1,0 +1,120 @@
+"""tf.data input: (a user's history before a rating -> that rating's movie) examples, built on the fly.
+
+Nothing is materialised per example: the per-user, time-ordered training arrays (pipelines.split
+Interactions) live once in memory, the dataset yields shuffled batches of target positions, and one
+vectorised gather per batch turns positions into the last `history_length` ratings before each target
+(most recent first, strictly earlier in the protocol's (timestamp, movieId) order, never crossing into
+another user's row). Training arrays end before T_val, so no example can contain a later rating.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from pipelines.split import RELEVANT_RATING, Interactions
+
+POSITIVES = ("all", "liked", "weighted")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+    """How training examples are drawn.
+
+    Attributes:
+      history_length: ratings of history per example (N).
+      batch_size: examples per step (and in-batch negatives per query).
+      positives: which training ratings are targets: "all", "liked" (rating >= 4) or "weighted" (all,
+        with loss weight rating / 5).
+      seed: shuffling seed; the same seed gives the same batches.
+    """
+
+    history_length: int = 50
+    batch_size: int = 1024
+    positives: str = "all"
+    seed: int = 0
+
+
+def target_positions(train: Interactions, positives: str) -> np.ndarray:
+    """Positions (into train's flat arrays) of the ratings used as targets; each needs one earlier rating
+    of the same user or is a cold start (kept: the tower learns an empty-history prior)."""
+    if positives not in POSITIVES:
+        raise ValueError(f"positives must be one of {POSITIVES}, got {positives!r}")
+    if positives == "liked":
+        return np.flatnonzero(train.ratings >= RELEVANT_RATING).astype(np.int64)
+    return np.arange(len(train.movies), dtype=np.int64)
+
+
+def history_positions(ends: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """[B, length] positions ends-1, ends-2, ... and a validity mask (position >= its row start)."""
+    positions = ends[:, None] - np.arange(1, length + 1)[None, :]
+    valid = positions >= starts[:, None]
+    return np.where(valid, positions, 0), valid
+
+
+def query_features(history: Interactions, query_times: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """Query tower inputs for evaluation cases: the last `length` history ratings, most recent first."""
+    positions, valid = history_positions(history.offsets[1:], history.offsets[:-1], length)
+
+    def take(values: np.ndarray, fill: float) -> np.ndarray:
+        if len(values) == 0:  # only cold users: every row is padding
+            return np.full(positions.shape, fill, values.dtype)
+        return np.where(valid, values[positions], fill)
+
+    return {
+        "history_movies": take(history.movies, 0).astype(np.int32),
+        "history_ratings": take(history.ratings, 0).astype(np.float32),
+        "history_timestamps": take(history.timestamps, 0).astype(np.int64),
+        "query_timestamp": np.asarray(query_times, np.int64),
+    }
+
+
+def training_dataset(train: Interactions, config: InputConfig, *, first_epoch: int = 0) -> tuple[tf.data.Dataset, int]:
+    """An endless dataset of training batches, reshuffled every epoch, and the number of steps per epoch.
+
+    Each element is a dict: history_movies int32 [B, N], history_ratings float32 [B, N],
+    history_timestamps int64 [B, N], query_timestamp int64 [B], target int32 [B], weight float32 [B].
+    """
+    positions = target_positions(train, config.positives)
+    steps = len(positions) // config.batch_size
+    if steps == 0:
+        raise ValueError(f"{len(positions)} training targets are fewer than one batch of {config.batch_size}")
+    row_start = np.repeat(train.offsets[:-1], np.diff(train.offsets))
+    movies = tf.constant(train.movies, tf.int32)
+    ratings = tf.constant(train.ratings, tf.float32)
+    timestamps = tf.constant(train.timestamps, tf.int64)
+    starts = tf.constant(row_start, tf.int64)
+    targets = tf.constant(positions, tf.int64)
+    steps_back = tf.range(1, config.history_length + 1, dtype=tf.int64)
+    last = tf.constant(len(positions) - 1, tf.int64)
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        seed = tf.stack([tf.constant(config.seed, tf.int64), epoch])
+        order = tf.data.Dataset.range(steps * config.batch_size).batch(config.batch_size, drop_remainder=True)
+        return order.map(lambda i: tf.random.experimental.index_shuffle(i, seed, last))
+
+    def features(shuffled: tf.Tensor) -> dict[str, tf.Tensor]:
+        target = tf.gather(targets, shuffled)
+        history = target[:, None] - steps_back[None, :]
+        valid = history >= tf.gather(starts, target)[:, None]
+        history = tf.where(valid, history, 0)
+        rating = tf.gather(ratings, target)
+        weight = rating / 5.0 if config.positives == "weighted" else tf.ones_like(rating)
+        return {
+            "history_movies": tf.where(valid, tf.gather(movies, history), 0),
+            "history_ratings": tf.where(valid, tf.gather(ratings, history), 0.0),
+            "history_timestamps": tf.where(valid, tf.gather(timestamps, history), tf.constant(0, tf.int64)),
+            "query_timestamp": tf.gather(timestamps, target),
+            "target": tf.gather(movies, target),
+            "weight": weight,
+        }
+
+    dataset = (
+        tf.data.Dataset.range(first_epoch, 2**40)
+        .flat_map(epoch_batches)
+        .map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return dataset, steps

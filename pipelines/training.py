@@ -1,0 +1,207 @@
+"""Two-tower training: prepared data -> genome codes -> towers -> TFRS retrieval fit with protocol validation.
+
+The model directory holds: config.json (the resolved configuration), tables.npz (the fixed per-movie
+tables the towers look up), weights/ (best weights), backup/ (while training: resume point),
+tensorboard/, metrics.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from pipelines.content import build_content
+from pipelines.dataset import Prepared
+from pipelines.evaluation import evaluate
+from pipelines.input import InputConfig, target_positions, training_dataset
+from pipelines.training_callbacks import ProtocolValidation, Throughput
+from towers.genome_encoder import GenomeConfig, genome_codes
+from towers.layers import SECONDS_PER_YEAR
+from towers.lazy_adam import LazyAdam
+from towers.retrieval import TwoTowerModel
+from towers.towers import CandidateTower, MovieTables, QueryTower, TowerConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Attributes:
+    model_dir: where everything is written (and resumed from).
+    epochs: maximum epochs; steps_per_epoch: cap on steps per epoch (0 = a full pass over the targets).
+    learning_rate: Adam learning rate.  temperature: softmax temperature over cosines.
+    logq: correct in-batch negatives by their sampling probability.  remove_accidental_hits: see TFRS.
+    patience: epochs without a better validation `monitor` before stopping.
+    monitor: protocol metric for early stopping (recall@20 by default).
+    steps_per_execution: training steps per tf.function call (amortises Python overhead).
+    """
+
+    model_dir: str = "runs/model"
+    epochs: int = 10
+    steps_per_epoch: int = 0
+    learning_rate: float = 1e-3
+    temperature: float = 0.05
+    logq: bool = True
+    remove_accidental_hits: bool = True
+    patience: int = 2
+    monitor: str = "recall@20"
+    steps_per_execution: int = 16
+
+
+def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[MovieTables, dict]:
+    """Fixed lookup tables from training data and content only (slots from ratings before T_val)."""
+    content = build_content(prepared.catalog)
+    codes = genome_codes(content.genome, content.has_genome, genome, seed)
+    seen = prepared.train_counts > 0
+    seen[0] = False
+    slots = np.zeros(len(seen), np.int32)
+    slots[seen] = np.arange(1, seen.sum() + 1)
+    dense = np.concatenate(
+        [codes.codes, content.has_genome[:, None], content.genres, popularity_features(prepared)], axis=1
+    ).astype(np.float32)
+    tables = MovieTables(
+        slots=slots, content=dense, year_buckets=content.year_buckets, title_tokens=content.title_tokens
+    )
+    return tables, codes.report
+
+
+def popularity_features(prepared: Prepared) -> np.ndarray:
+    """[n + 1, 3] per movie from training ratings only: log count, years on the catalog before T_val
+    (first training rating to T_val; 0 for unseen movies) and log ratings per year."""
+    train = prepared.split.train
+    n = prepared.catalog.num_movies
+    counts = prepared.train_counts.astype(np.float64)
+    first = np.full(n + 1, prepared.split.t_val, np.int64)
+    np.minimum.at(first, train.movies, train.timestamps)
+    years = (prepared.split.t_val - first) / SECONDS_PER_YEAR
+    rate = np.log1p(counts / np.maximum(years, 1 / 12))
+    return np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
+
+
+def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:
+    """[n + 1] share of training targets per movie: the in-batch candidate sampling probability."""
+    targets = prepared.split.train.movies[target_positions(prepared.split.train, config.positives)]
+    counts = np.bincount(targets, minlength=prepared.catalog.num_movies + 1).astype(np.float64)
+    return np.maximum(counts / max(counts.sum(), 1.0), 1e-9).astype(np.float32)
+
+
+def build_model(
+    tables: MovieTables, towers: TowerConfig, train: TrainConfig, probability: np.ndarray | None
+) -> TwoTowerModel:
+    model = TwoTowerModel(
+        QueryTower(tables, towers, name="query_tower"),
+        CandidateTower(tables, towers, name="candidate_tower"),
+        temperature=train.temperature,
+        sampling_probability=probability if train.logq else None,
+        remove_accidental_hits=train.remove_accidental_hits,
+    )
+    model.compile(optimizer=LazyAdam(train.learning_rate), steps_per_execution=train.steps_per_execution)
+    dummy = {
+        "history_movies": tf.zeros((2, 3), tf.int32),
+        "history_ratings": tf.zeros((2, 3)),
+        "history_timestamps": tf.zeros((2, 3), tf.int64),
+        "query_timestamp": tf.zeros((2,), tf.int64),
+        "target": tf.constant([1, 1], tf.int32),
+        "weight": tf.ones((2,)),
+    }
+    model.compute_loss(dummy)  # creates every weight, so checkpoints restore into a complete model
+    model.built = True  # a tfrs.Model has no call(); Keras checks this flag before backup/restore
+    return model
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def save_tables(model_dir: Path, tables: MovieTables, probability: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".npz")
+    os.close(fd)
+    np.savez(tmp, probability=probability, **dataclasses.asdict(tables))
+    os.replace(tmp, model_dir / "tables.npz")
+
+
+def restore_model(model_dir: Path) -> TwoTowerModel:
+    """Rebuilds the model of a model directory and loads its best weights."""
+    config = json.loads((model_dir / "config.json").read_text())
+    with np.load(model_dir / "tables.npz") as z:
+        tables = MovieTables(**{f.name: z[f.name] for f in dataclasses.fields(MovieTables)})
+        probability = z["probability"]
+    model = build_model(tables, TowerConfig(**config["towers"]), TrainConfig(**config["train"]), probability)
+    model.load_weights(str(model_dir / "weights" / "model")).expect_partial()
+    return model
+
+
+def train(
+    prepared: Prepared,
+    inputs: InputConfig,
+    towers: TowerConfig,
+    genome: GenomeConfig,
+    config: TrainConfig,
+    resolved: dict,
+) -> dict:
+    """Fits the model with validation after each epoch; returns (and writes) the final metrics."""
+    model_dir = Path(config.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(inputs.seed)
+    start = time.perf_counter()
+    tables, genome_report = movie_tables(prepared, genome, inputs.seed)
+    probability = sampling_probability(prepared, inputs)
+    num_movies = prepared.catalog.num_movies
+    _write_json(model_dir / "config.json", {**resolved, "num_movies": num_movies})
+    save_tables(model_dir, tables, probability)
+
+    model = build_model(tables, towers, config, probability)
+    dataset, full_steps = training_dataset(prepared.split.train, inputs)
+    steps = min(full_steps, config.steps_per_epoch) if config.steps_per_epoch > 0 else full_steps
+    train_counts = prepared.train_counts
+    validation = ProtocolValidation(
+        prepared.split.val, num_movies, train_counts, inputs.history_length, model_dir / "tensorboard" / "validation"
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(model_dir / "backup")),
+        Throughput(inputs.batch_size),
+        validation,
+        keras.callbacks.EarlyStopping(
+            monitor=f"val_{config.monitor}", mode="max", patience=config.patience, restore_best_weights=True
+        ),
+        keras.callbacks.TensorBoard(str(model_dir / "tensorboard"), update_freq=max(steps // 20, 1)),
+    ]
+    history = model.fit(
+        dataset,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    model.save_weights(str(model_dir / "weights" / "model"))
+    shutil.rmtree(model_dir / "backup", ignore_errors=True)  # completed: the next run starts afresh
+    fit_seconds = time.perf_counter() - start
+
+    from pipelines.model_recommender import TowerRecommender
+
+    recommender = TowerRecommender(model.query_tower, model.candidate_tower, num_movies, inputs.history_length)
+    final = {
+        window: evaluate(recommender, cases, num_movies, train_counts, resamples=1000).to_json()
+        for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test))
+    }
+    metrics = {
+        "epochs_run": len(history.history["loss"]),
+        "best_epoch": validation.best_epoch(config.monitor),
+        "steps_per_epoch": steps,
+        "seconds": round(fit_seconds, 1),
+        "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+        "genome_encoder": genome_report,
+        **final,
+    }
+    _write_json(model_dir / "metrics.json", metrics)
+    return metrics

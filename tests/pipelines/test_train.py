@@ -1,0 +1,157 @@
+"""`pipelines.train` end to end on the tiny synthetic release: outputs, reload, resume, over-fit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tf_keras as keras
+
+from pipelines import training
+from pipelines.input import InputConfig, query_features, training_dataset
+from pipelines.model_recommender import TowerRecommender, load
+from pipelines.prepare import PrepareConfig, build
+from pipelines.split import group_by_user
+from pipelines.training import TrainConfig, build_model, restore_model, train
+from towers.genome_encoder import GenomeConfig
+from towers.towers import MovieTables, TowerConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST_GENOME = GenomeConfig(genome_encoder="pca", bottleneck=8)
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_release: Path):
+    return build(tiny_release, PrepareConfig())
+
+
+def run(prepared, model_dir: Path, **overrides) -> dict:
+    inputs = InputConfig(history_length=10, batch_size=128)
+    towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32)
+    config = TrainConfig(**{"model_dir": str(model_dir), "epochs": 2, "steps_per_execution": 4, **overrides})
+    resolved = {"input": vars(inputs), "towers": vars(towers), "genome": vars(FAST_GENOME), "train": vars(config)}
+    return train(prepared, inputs, towers, FAST_GENOME, config, json.loads(json.dumps(resolved)))
+
+
+def test_train_writes_metrics_and_the_model_reloads_identically(prepared, tmp_path: Path) -> None:
+    metrics = run(prepared, tmp_path / "model")
+    for name in ("config.json", "tables.npz", "metrics.json"):
+        assert (tmp_path / "model" / name).exists(), name
+    assert not (tmp_path / "model" / "backup").exists()  # removed after a completed run
+    assert metrics["epochs_run"] == 2 and len(metrics["history"]["val_recall@20"]) == 2
+    assert 0 <= metrics["validation"]["overall"]["recall@20"]["mean"] <= 1
+    assert "low" in metrics["test"]["overall"]["recall@20"]
+    reloaded = load(tmp_path / "model")
+    model = restore_model(tmp_path / "model")
+    again = TowerRecommender(model.query_tower, model.candidate_tower, prepared.catalog.num_movies, 10)
+    np.testing.assert_allclose(reloaded.candidates, again.candidates, rtol=1e-6)
+    events = list((tmp_path / "model" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard logs"
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(prepared, tmp_path: Path, monkeypatch) -> None:
+    class Interrupt(Exception):
+        pass
+
+    original = training.Throughput.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise Interrupt
+
+    monkeypatch.setattr(training.Throughput, "on_epoch_end", stop_after_first_epoch)
+    with pytest.raises(Interrupt):
+        run(prepared, tmp_path / "model", epochs=3)
+    assert (tmp_path / "model" / "backup").exists()
+    monkeypatch.setattr(training.Throughput, "on_epoch_end", original)
+    metrics = run(prepared, tmp_path / "model", epochs=3)
+    assert metrics["epochs_run"] == 2  # epochs 2 and 3 only: epoch 1 was restored from the backup
+
+
+def test_a_tiny_model_over_fits_a_data_set_whose_answer_is_known(tmp_path: Path) -> None:
+    """8 taste groups of 10 movies; every user rates only its group's movies. The best in-batch loss is
+    about log(batch / groups) and each user's top 10 must be exactly its group's movies."""
+    groups, per_group, users, per_user, batch = 8, 10, 64, 30, 64
+    rng = np.random.default_rng(0)
+    user_ids = np.repeat(np.arange(users), per_user)
+    movies = np.concatenate([rng.choice(per_group, per_user) + 1 + (u % groups) * per_group for u in range(users)])
+    stamps = np.arange(len(movies), dtype=np.int64) + 10**9
+    train_rows = group_by_user(user_ids, movies.astype(np.int32), np.full(len(movies), 4.0, np.float32), stamps)
+    n = groups * per_group
+    tables = MovieTables(
+        slots=np.arange(n + 1, dtype=np.int32),
+        content=np.zeros((n + 1, 1), np.float32),
+        year_buckets=np.zeros(n + 1, np.int32),
+        title_tokens=np.zeros((n + 1, 1), np.int32),
+    )
+    keras.utils.set_random_seed(0)
+    towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32, id_dropout=0.0)
+    model = build_model(tables, towers, TrainConfig(learning_rate=0.02, temperature=0.1, steps_per_execution=1), None)
+    dataset, steps = training_dataset(train_rows, InputConfig(history_length=10, batch_size=batch))
+    history = model.fit(dataset, steps_per_epoch=steps, epochs=15, verbose=0).history["loss"]
+    assert history[-1] < np.log(batch / groups) + 0.3 < np.log(batch), history  # from log(64) to ~log(8)
+    recommender = TowerRecommender(model.query_tower, model.candidate_tower, n, 10)
+    features = query_features(train_rows, np.full(users, 2 * 10**9), 10)
+    scores = recommender.embed_features(features) @ recommender.candidates.T
+    scores[:, 0] = -np.inf
+    top = np.argsort(-scores, axis=1)[:, :per_group]
+    expected_group = (np.arange(users) % groups)[:, None]
+    assert np.mean((top - 1) // per_group == expected_group) > 0.95
+
+
+def test_cli_smoke_and_bad_flags(tiny_release: Path, tmp_path: Path) -> None:
+    flagfile = tmp_path / "tiny.flags"
+    flagfile.write_text(
+        "\n".join(
+            [
+                f"--data_dir={tiny_release}",
+                f"--cache_dir={tmp_path / 'cache'}",
+                f"--model_dir={tmp_path / 'model'}",
+                "--epochs=1",
+                "--batch_size=128",
+                "--history_length=8",
+                "--embedding_dim=8",
+                "--id_dim=8",
+                "--hidden=16",
+                "--genome_encoder=pca",
+                "--bottleneck=4",
+                "--steps_per_execution=4",
+            ]
+        )
+        + "\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.train", f"--flagfile={flagfile}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "recall@20" in result.stdout and (tmp_path / "model" / "metrics.json").exists()
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["input"]["history_length"] == 8 and config["train"]["epochs"] == 1
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.train",
+            f"--flagfile={flagfile}",
+            "--positives=all",
+            "--data_dir=/nonexistent/folder",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: ")

@@ -1,0 +1,78 @@
+"""Each small layer and the lazy optimizer: behaviour and get_config round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from towers.layers import AttentionPooling, ConstantLookup, L2Normalize, WeightedMeanPooling
+from towers.lazy_adam import LazyAdam
+from towers.retrieval import InBatchSoftmax
+
+
+def round_trip(layer: keras.layers.Layer) -> keras.layers.Layer:
+    config = keras.utils.serialize_keras_object(layer)
+    return keras.utils.deserialize_keras_object(config)
+
+
+def test_l2_normalize_gives_unit_rows_and_survives_serialisation() -> None:
+    out = round_trip(L2Normalize())(tf.constant([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(out.numpy(), [[0.6, 0.8], [0.0, 0.0]], atol=1e-6)
+
+
+def test_constant_lookup_gathers_and_is_not_trainable() -> None:
+    table = np.arange(12, dtype=np.float32).reshape(4, 3)
+    layer = ConstantLookup(table)
+    np.testing.assert_array_equal(layer(tf.constant([[3, 0]])).numpy(), table[[[3, 0]]])
+    assert layer.trainable_weights == []
+    clone = round_trip(layer)
+    assert clone.table.shape == (4, 3) and clone.get_config()["shape"] == (4, 3)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(clone(tf.constant([1])).numpy(), table[[1]])
+
+
+@pytest.mark.parametrize("pooling", [WeightedMeanPooling, AttentionPooling])
+def test_poolings_ignore_padding_and_give_zero_for_empty_history(pooling: type) -> None:
+    rng = np.random.default_rng(0)
+    items = tf.constant(rng.normal(size=(3, 4, 8)), tf.float32)
+    features = tf.constant(rng.normal(size=(3, 4, 2)), tf.float32)
+    mask = tf.constant([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], tf.float32)
+    layer = pooling()
+    out = layer(items, features, mask).numpy()
+    assert out.shape == (3, 8) and np.isfinite(out).all()
+    np.testing.assert_allclose(out[2], 0.0, atol=1e-6)
+    changed = items.numpy().copy()
+    changed[0, 2:] = 99.0  # padding positions must not matter
+    np.testing.assert_allclose(layer(tf.constant(changed), features, mask).numpy()[0], out[0], atol=1e-5)
+    if pooling is WeightedMeanPooling:  # starts as a plain mean of the real items
+        np.testing.assert_allclose(out[0], items.numpy()[0, :2].mean(0), atol=1e-5)
+    assert type(round_trip(layer)) is pooling
+
+
+def test_in_batch_softmax_matches_dense_cross_entropy() -> None:
+    logits = tf.constant(np.random.default_rng(1).normal(size=(4, 4)), tf.float32)
+    ours = InBatchSoftmax()(tf.eye(4), logits)
+    dense = keras.losses.CategoricalCrossentropy(from_logits=True)(tf.eye(4), logits)
+    np.testing.assert_allclose(ours.numpy(), dense.numpy(), rtol=1e-5)
+    assert isinstance(round_trip(InBatchSoftmax()), InBatchSoftmax)
+
+
+def test_lazy_adam_updates_only_rows_in_the_batch_and_matches_adam_there() -> None:
+    start = np.random.default_rng(2).normal(size=(6, 3)).astype(np.float32)
+    lazy_var, dense_var = tf.Variable(start), tf.Variable(start)
+    grad_rows = np.array([1, 4, 1])
+    values = np.random.default_rng(3).normal(size=(3, 3)).astype(np.float32)
+    sparse = tf.IndexedSlices(tf.constant(values), tf.constant(grad_rows), tf.constant([6, 3]))
+    dense_grad = np.zeros_like(start)
+    np.add.at(dense_grad, grad_rows, values)
+    lazy, adam = LazyAdam(0.1), keras.optimizers.Adam(0.1)
+    for _ in range(3):
+        lazy.apply_gradients([(sparse, lazy_var)])
+        adam.apply_gradients([(tf.constant(dense_grad), dense_var)])
+    untouched = [0, 2, 3, 5]
+    np.testing.assert_array_equal(lazy_var.numpy()[untouched], start[untouched])
+    # Rows that get a gradient every step see exactly Adam's update.
+    np.testing.assert_allclose(lazy_var.numpy()[[1, 4]], dense_var.numpy()[[1, 4]], rtol=1e-5, atol=1e-5)
+    assert LazyAdam.from_config(lazy.get_config()).get_config()["learning_rate"] == pytest.approx(0.1)

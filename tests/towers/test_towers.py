@@ -1,0 +1,72 @@
+"""Tower shapes, the empty-history prior, out-of-vocabulary movies, and the loss's corrections."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from pipelines.training import TrainConfig, build_model
+from towers.towers import MovieTables, TowerConfig
+
+MOVIES = 30
+
+
+def tables(seen: int = 20) -> MovieTables:
+    rng = np.random.default_rng(0)
+    slots = np.zeros(MOVIES + 1, np.int32)
+    slots[1 : seen + 1] = np.arange(1, seen + 1)  # movies seen - 30 were never rated before T_val
+    return MovieTables(
+        slots=slots,
+        content=rng.normal(size=(MOVIES + 1, 7)).astype(np.float32),
+        year_buckets=rng.integers(0, 5, MOVIES + 1).astype(np.int32),
+        title_tokens=rng.integers(0, 9, (MOVIES + 1, 4)).astype(np.int32),
+    )
+
+
+def queries(batch: int = 4, length: int = 6) -> dict[str, tf.Tensor]:
+    rng = np.random.default_rng(1)
+    movies = rng.integers(1, MOVIES + 1, (batch, length)).astype(np.int32)
+    movies[0] = 0  # an empty history
+    return {
+        "history_movies": tf.constant(movies),
+        "history_ratings": tf.constant(rng.integers(1, 11, (batch, length)) / 2, tf.float32),
+        "history_timestamps": tf.constant(rng.integers(10**9, 10**9 + 10**6, (batch, length)), tf.int64),
+        "query_timestamp": tf.constant(np.full(batch, 10**9 + 2 * 10**6), tf.int64),
+    }
+
+
+def test_towers_give_unit_embeddings_of_the_configured_size() -> None:
+    for pooling in ("weighted", "attention"):
+        model = build_model(tables(), TowerConfig(embedding_dim=16, pooling=pooling), TrainConfig(), None)
+        user = model.query_tower(queries()).numpy()
+        movie = model.candidate_tower(tf.constant([1, 25, 30])).numpy()
+        assert user.shape == (4, 16) and movie.shape == (3, 16)
+        np.testing.assert_allclose(np.linalg.norm(user, axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(movie, axis=1), 1.0, rtol=1e-5)
+        assert np.isfinite(user[0]).all()  # the empty history still gets an embedding (the prior)
+
+
+def test_unseen_movies_share_the_oov_id_but_keep_their_content() -> None:
+    model = build_model(tables(), TowerConfig(embedding_dim=8), TrainConfig(), None)
+    tower = model.candidate_tower
+    assert tower.lookup["slots"](tf.constant([25, 30])).numpy().tolist() == [0, 0]
+    movie = tower(tf.constant([25, 30])).numpy()
+    assert not np.allclose(movie[0], movie[1])  # content tells two cold movies apart
+    # Id dropout acts in training only.
+    np.testing.assert_allclose(tower(tf.constant([3]), training=False), tower(tf.constant([3]), training=False))
+
+
+def test_loss_is_finite_and_logq_changes_it() -> None:
+    batch = {**queries(), "target": tf.constant([1, 2, 3, 4], tf.int32), "weight": tf.ones(4)}
+    probability = np.full(MOVIES + 1, 1 / MOVIES, np.float32)
+    probability[1] = 0.5
+    keras.utils.set_random_seed(0)
+    plain = build_model(tables(), TowerConfig(), TrainConfig(logq=False), probability)
+    keras.utils.set_random_seed(0)
+    same = build_model(tables(), TowerConfig(), TrainConfig(logq=False), probability)
+    keras.utils.set_random_seed(0)
+    corrected = build_model(tables(), TowerConfig(), TrainConfig(logq=True), probability)
+    a, b, c = (float(m.compute_loss(batch)) for m in (plain, same, corrected))
+    assert np.isfinite(a) and np.isfinite(c)
+    assert a == b and a != c  # same initialisation; only the -log(p) correction differs

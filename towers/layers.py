@@ -1,0 +1,103 @@
+"""Small serialisable layers, one per technique, shared by the towers."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+SECONDS_PER_DAY = 86_400.0
+EPOCH_START = 789_652_009  # 1995-01-09, MovieLens' first rating; query time is measured from here
+SECONDS_PER_YEAR = 31_556_952.0
+
+
+@keras.utils.register_keras_serializable("towers")
+class L2Normalize(keras.layers.Layer):
+    """Unit-length rows, so that dot products are cosines and the softmax temperature sets the scale."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.math.l2_normalize(x, axis=-1, epsilon=1e-6)
+
+
+@keras.utils.register_keras_serializable("towers")
+class ConstantLookup(keras.layers.Layer):
+    """Gathers rows of a fixed table (content features, id slots) by dense movie index.
+
+    The table is a non-trainable weight, so it is saved with the tower and served with it.
+    """
+
+    def __init__(
+        self,
+        table: np.ndarray | None = None,
+        shape: tuple[int, ...] | None = None,
+        dtype_name: str = "float32",
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table_shape = tuple(table.shape if table is not None else shape)
+        self.dtype_name = str(table.dtype) if table is not None else dtype_name
+        initializer = keras.initializers.Constant(table) if table is not None else "zeros"
+        self.table = self.add_weight(
+            "table", shape=self.table_shape, dtype=self.dtype_name, initializer=initializer, trainable=False
+        )
+
+    def call(self, index: tf.Tensor) -> tf.Tensor:
+        return tf.gather(self.table, index)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "shape": self.table_shape, "dtype_name": self.dtype_name}
+
+
+@keras.utils.register_keras_serializable("towers")
+class WeightedMeanPooling(keras.layers.Layer):
+    """Mean of history item vectors with learned non-negative weights from (rating, recency) features.
+
+    Inputs: items [B, N, D], features [B, N, F], mask [B, N] (1 = real item).  Output: [B, D], zeros
+    for an empty history (the tower adds an explicit empty-history feature).
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.score = keras.layers.Dense(1, kernel_initializer="zeros")
+
+    def call(self, items: tf.Tensor, features: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        weights = tf.nn.softplus(self.score(features)[..., 0] + 0.5413) * mask  # softplus(0.5413) = 1
+        total = tf.reduce_sum(weights, axis=1, keepdims=True)
+        return tf.einsum("bn,bnd->bd", weights / tf.maximum(total, 1e-6), items)
+
+
+@keras.utils.register_keras_serializable("towers")
+class AttentionPooling(keras.layers.Layer):
+    """One self-attention block over the history, then attention pooling by a learned query.
+
+    Inputs and output as WeightedMeanPooling; the (rating, recency) features are added to the items.
+    """
+
+    def __init__(self, heads: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.heads = heads
+
+    def build(self, input_shape) -> None:
+        dim = int(input_shape[-1])
+        self.feature_projection = keras.layers.Dense(dim)
+        self.attention = keras.layers.MultiHeadAttention(self.heads, key_dim=max(dim // self.heads, 8))
+        self.norm = keras.layers.LayerNormalization()
+        self.pool_query = self.add_weight("pool_query", shape=(1, 1, dim), initializer="glorot_uniform")
+        self.pool = keras.layers.MultiHeadAttention(self.heads, key_dim=max(dim // self.heads, 8))
+        super().build(input_shape)
+
+    def call(self, items: tf.Tensor, features: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        x = items + self.feature_projection(features)
+        keep = tf.cast(mask, tf.bool)
+        pair_mask = keep[:, :, None] & keep[:, None, :]
+        x = self.norm(x + self.attention(x, x, attention_mask=pair_mask))
+        query = tf.tile(self.pool_query, [tf.shape(x)[0], 1, 1])
+        pooled = self.pool(query, x, attention_mask=keep[:, None, :])[:, 0]
+        has_any = tf.cast(tf.reduce_any(keep, axis=1, keepdims=True), pooled.dtype)
+        return pooled * has_any
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "heads": self.heads}
+
+
+POOLINGS = {"weighted": WeightedMeanPooling, "attention": AttentionPooling}

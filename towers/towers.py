@@ -1,0 +1,162 @@
+"""The query tower (a user's rating history + time) and the candidate tower (a movie's id and content).
+
+Both end in an L2-normalised embedding of the same dimension; their dot product is the retrieval score.
+Each is a Keras model of its own that can be saved and served alone. Movies are referred to by their
+dense index (pipelines.features.Catalog); a fixed `slots` table maps the index to an id-embedding row:
+1..S for movies rated before T_val, 0 (out of vocabulary) for the rest, so a movie first seen later
+falls back to a learned "unknown movie" vector plus its content.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from towers.layers import (
+    EPOCH_START,
+    POOLINGS,
+    SECONDS_PER_DAY,
+    SECONDS_PER_YEAR,
+    ConstantLookup,
+    L2Normalize,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerConfig:
+    """Sizes of both towers.
+
+    Attributes:
+      embedding_dim: output embedding size of both towers.
+      id_dim: size of the movie-id embeddings.
+      hidden: width of each tower's hidden layer.
+      pooling: history encoder of the query tower, "weighted" (rating/recency-weighted mean) or "attention".
+      id_dropout: training-time probability of hiding a candidate's id (so the OOV slot and content learn
+        to stand in for movies never rated before T_val).
+      use_content_in_history: add each history movie's content projection to its id embedding.
+    """
+
+    embedding_dim: int = 64
+    id_dim: int = 64
+    hidden: int = 256
+    pooling: str = "weighted"
+    id_dropout: float = 0.1
+    use_content_in_history: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class MovieTables:
+    """Fixed per-movie tables the towers look up, all [n + 1, ...] by dense movie index.
+
+    Attributes:
+      slots: int32 id-embedding row (0 = out of vocabulary).
+      content: float32 [n + 1, C] dense content vector (genome code, has-genome flag, genres).
+      year_buckets: int32.  title_tokens: int32 [n + 1, L] (0 = padding).
+    """
+
+    slots: np.ndarray
+    content: np.ndarray
+    year_buckets: np.ndarray
+    title_tokens: np.ndarray
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.slots.max()) + 1
+
+
+def _lookups(tables: MovieTables) -> dict[str, ConstantLookup]:
+    return {
+        "slots": ConstantLookup(tables.slots, name="slots"),
+        "content": ConstantLookup(tables.content, name="content"),
+        "year_buckets": ConstantLookup(tables.year_buckets, name="year_buckets"),
+        "title_tokens": ConstantLookup(tables.title_tokens, name="title_tokens"),
+    }
+
+
+class CandidateTower(keras.Model):
+    """Movie dense index [B] -> embedding [B, embedding_dim]."""
+
+    def __init__(self, tables: MovieTables, config: TowerConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.lookup = _lookups(tables)
+        self.id_embedding = keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
+        self.year_embedding = keras.layers.Embedding(int(tables.year_buckets.max()) + 1, 8, name="year_embedding")
+        self.title_embedding = keras.layers.Embedding(int(tables.title_tokens.max()) + 1, 16, name="title_embedding")
+        self.mlp = keras.Sequential(
+            [keras.layers.Dense(config.hidden, activation="relu"), keras.layers.Dense(config.embedding_dim)],
+            name="mlp",
+        )
+        self.normalize = L2Normalize()
+
+    def call(self, movies: tf.Tensor, training: bool = False) -> tf.Tensor:
+        movies = tf.cast(movies, tf.int32)
+        slots = self.lookup["slots"](movies)
+        if training and self.config.id_dropout > 0:
+            hide = tf.random.uniform(tf.shape(slots)) < self.config.id_dropout
+            slots = tf.where(hide, tf.zeros_like(slots), slots)
+        tokens = self.lookup["title_tokens"](movies)
+        token_mask = tf.cast(tokens > 0, tf.float32)[..., None]
+        title = tf.reduce_sum(self.title_embedding(tokens) * token_mask, axis=-2) / tf.maximum(
+            tf.reduce_sum(token_mask, axis=-2), 1.0
+        )
+        features = [
+            self.id_embedding(slots),
+            self.lookup["content"](movies),
+            self.year_embedding(self.lookup["year_buckets"](movies)),
+            title,
+        ]
+        return self.normalize(self.mlp(tf.concat(features, axis=-1)))
+
+
+class QueryTower(keras.Model):
+    """A user's history and the query time -> embedding [B, embedding_dim]; no user id involved.
+
+    Inputs (dict): history_movies int32 [B, N] (dense index, 0 = padding, most recent first),
+    history_ratings float32 [B, N], history_timestamps int64 [B, N], query_timestamp int64 [B].
+    An empty history yields a learned prior embedding (from the time features alone).
+    """
+
+    def __init__(self, tables: MovieTables, config: TowerConfig, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        lookups = _lookups(tables)
+        self.slots, self.content = lookups["slots"], lookups["content"]
+        self.id_embedding = keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
+        self.content_projection = keras.layers.Dense(config.id_dim, use_bias=False, name="content_projection")
+        self.pooling = POOLINGS[config.pooling](name="pooling")
+        self.mlp = keras.Sequential(
+            [keras.layers.Dense(config.hidden, activation="relu"), keras.layers.Dense(config.embedding_dim)],
+            name="mlp",
+        )
+        self.normalize = L2Normalize()
+
+    def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        movies = tf.cast(features["history_movies"], tf.int32)
+        mask = tf.cast(movies > 0, tf.float32)
+        items = self.id_embedding(self.slots(movies))
+        if self.config.use_content_in_history:
+            items += self.content_projection(self.content(movies))
+        query_timestamp = tf.cast(features["query_timestamp"], tf.int64)
+        ages = tf.cast(
+            tf.maximum(query_timestamp[:, None] - tf.cast(features["history_timestamps"], tf.int64), 0), tf.float32
+        )
+        query_time = tf.cast(query_timestamp - EPOCH_START, tf.float32)
+        ratings = (tf.cast(features["history_ratings"], tf.float32) - 3.5) / 1.5
+        item_features = tf.stack([ratings * mask, tf.math.log1p(ages / SECONDS_PER_DAY) / 8.0 * mask], axis=-1)
+        pooled = self.pooling(items, item_features, mask)
+        count = tf.reduce_sum(mask, axis=1)
+        mean_rating = tf.reduce_sum(ratings * mask, axis=1) / tf.maximum(count, 1.0)
+        context = tf.stack(
+            [
+                query_time / SECONDS_PER_YEAR / 30.0,
+                tf.math.log1p(count) / 4.0,
+                tf.cast(count == 0, tf.float32),
+                mean_rating,
+            ],
+            axis=-1,
+        )
+        return self.normalize(self.mlp(tf.concat([pooled, context], axis=-1)))
