@@ -9,6 +9,7 @@ evaluate and export alike.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +61,7 @@ def define_eval_flags() -> None:
 
 def define_train_flags() -> None:
     """Flags of pipelines.train: input (InputConfig), towers (TowerConfig), genome (GenomeConfig), fit."""
-    flags.DEFINE_string("model_dir", None, "Where the model, checkpoints, TensorBoard logs and metrics go.")
+    flags.DEFINE_string("model_dir", "runs/model", "Where the model, checkpoints, TensorBoard logs and metrics go.")
     flags.DEFINE_integer("history_length", 50, "Ratings of history the query tower sees (most recent first).")
     flags.DEFINE_integer("batch_size", 1024, "Training examples per step (also the in-batch negatives).")
     flags.DEFINE_enum("positives", "all", ["all", "liked", "weighted"], "Which training ratings are targets.")
@@ -71,6 +72,7 @@ def define_train_flags() -> None:
     flags.DEFINE_enum("pooling", "weighted", ["weighted", "attention"], "History encoder of the query tower.")
     flags.DEFINE_float("id_dropout", 0.1, "Training probability of hiding a candidate's id (cold-movie path).")
     flags.DEFINE_bool("use_content_in_history", True, "Add content projections to history item embeddings.")
+    flags.DEFINE_bool("share_id_embedding", False, "Query tower reads history ids from the candidate embeddings.")
     flags.DEFINE_enum("genome_encoder", "autoencoder", ["autoencoder", "pca", "none"], "Genome code source.")
     flags.DEFINE_integer("bottleneck", 64, "Genome code size (autoencoder bottleneck or PCA components).")
     flags.DEFINE_integer("ae_hidden", 512, "Genome autoencoder hidden width.")
@@ -81,19 +83,44 @@ def define_train_flags() -> None:
     flags.DEFINE_float("ae_heldout_frac", 0.1, "Share of genome movies held out to validate the encoder.")
     flags.DEFINE_integer("epochs", 10, "Maximum training epochs.")
     flags.DEFINE_integer("steps_per_epoch", 0, "Cap on steps per epoch; 0 = a full pass over the targets.")
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-    flags.DEFINE_float("temperature", 0.05, "Softmax temperature over cosine scores.")
+    flags.DEFINE_float("learning_rate", 3e-3, "Adam learning rate.")
+    flags.DEFINE_float("temperature", 0.1, "Softmax temperature over cosine scores.")
     flags.DEFINE_bool("logq", True, "Correct in-batch negatives by their sampling probability (logQ).")
     flags.DEFINE_bool("remove_accidental_hits", True, "Ignore in-batch negatives equal to the positive.")
-    flags.DEFINE_integer("patience", 2, "Epochs without a better validation metric before stopping.")
+    flags.DEFINE_integer("patience", 3, "Epochs without a better validation metric before stopping.")
     flags.DEFINE_string("monitor", "recall@20", "Validation metric for early stopping and the best weights.")
     flags.DEFINE_integer("steps_per_execution", 16, "Training steps per compiled call.")
+    flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+    flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into this many logical devices (mirrored on CPU).")
+
+
+def define_export_flags() -> None:
+    """Flags of export.build (ExportConfig), export.query (QueryConfig) and export.serve (ServeConfig)."""
+    flags.DEFINE_string("export_dir", None, "Export folder (default: <model_dir>/export).")
+    flags.DEFINE_integer("k", 100, "Recommendations per query, fixed in the exported signatures.")
+    flags.DEFINE_integer("scann_num_leaves", 300, "ScaNN tree leaves (about sqrt(movies); fewer on small catalogs).")
+    flags.DEFINE_integer("scann_leaves_to_search", 30, "ScaNN leaves searched per query.")
+    flags.DEFINE_integer("scann_dimensions_per_block", 2, "ScaNN asymmetric-hashing dimensions per block.")
+    flags.DEFINE_integer("scann_reorder", 500, "ScaNN candidates rescored exactly (>= k + 1).")
+    flags.DEFINE_integer("scann_training_iterations", 12, "ScaNN tree k-means iterations.")
+    flags.DEFINE_enum("index", "scann", ["scann", "brute_force"], "Which exported SavedModel answers queries.")
+    flags.DEFINE_string("history", None, "movieId:rating,... oldest first (export.query).")
+    flags.DEFINE_integer("user_id", None, "Recommend for this user's ratings in --data_dir (export.query).")
+    flags.DEFINE_integer("similar_to", None, "Movies similar to this movieId (export.query).")
+    flags.DEFINE_integer("num_results", 10, "Results to print (export.query).")
+    flags.DEFINE_integer("query_time", None, "Query timestamp (default: the export's T_test).")
+    flags.DEFINE_string("host", "127.0.0.1", "Address export.serve listens on.")
+    flags.DEFINE_integer("port", 8500, "Port export.serve listens on (0: any free port).")
+    flags.DEFINE_string("model_name", "movielens", "Model name of the TF Serving REST API paths.")
+    flags.DEFINE_integer("max_history", 1000, "Longest history export.serve accepts.")
+    flags.DEFINE_integer("max_batch", 256, "Most instances per predict request export.serve accepts.")
 
 
 def define_all_flags() -> None:
     define_data_flags()
     define_eval_flags()
     define_train_flags()
+    define_export_flags()
 
 
 def config_from_flags(cls: type[Config]) -> Config:
@@ -112,6 +139,8 @@ def exits_2_on_bad_input(main: Callable[[list[str]], None]) -> Callable[[list[st
         try:
             main(argv)
         except (DataError, ValueError, OSError) as error:
+            if os.environ.get("TWO_TOWER_TRACEBACK"):
+                raise
             print(f"error: {error}".replace("\n", " "), file=sys.stderr)
             sys.exit(2)
 

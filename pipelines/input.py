@@ -71,16 +71,24 @@ def query_features(history: Interactions, query_times: np.ndarray, length: int) 
     }
 
 
-def training_dataset(train: Interactions, config: InputConfig, *, first_epoch: int = 0) -> tuple[tf.data.Dataset, int]:
+def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int, int] = (0, 1),
+                     batch_size: int | None = None) -> tuple[tf.data.Dataset, int]:  # fmt: skip
     """An endless dataset of training batches, reshuffled every epoch, and the number of steps per epoch.
 
     Each element is a dict: history_movies int32 [B, N], history_ratings float32 [B, N],
     history_timestamps int64 [B, N], query_timestamp int64 [B], target int32 [B], weight float32 [B].
+
+    Args:
+      train: training ratings grouped by user.
+      config: history length, batch size, positives, seed.
+      shard: (index, count): this input pipeline takes every count-th target (multi-worker training).
+      batch_size: per-pipeline batch size when it differs from config.batch_size (the global one).
     """
-    positions = target_positions(train, config.positives)
-    steps = len(positions) // config.batch_size
+    batch = batch_size or config.batch_size
+    positions = target_positions(train, config.positives)[shard[0] :: shard[1]]
+    steps = len(positions) // batch
     if steps == 0:
-        raise ValueError(f"{len(positions)} training targets are fewer than one batch of {config.batch_size}")
+        raise ValueError(f"{len(positions)} training targets are fewer than one batch of {batch}")
     row_start = np.repeat(train.offsets[:-1], np.diff(train.offsets))
     movies = tf.constant(train.movies, tf.int32)
     ratings = tf.constant(train.ratings, tf.float32)
@@ -92,7 +100,7 @@ def training_dataset(train: Interactions, config: InputConfig, *, first_epoch: i
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         seed = tf.stack([tf.constant(config.seed, tf.int64), epoch])
-        order = tf.data.Dataset.range(steps * config.batch_size).batch(config.batch_size, drop_remainder=True)
+        order = tf.data.Dataset.range(steps * batch).batch(batch, drop_remainder=True)
         return order.map(lambda i: tf.random.experimental.index_shuffle(i, seed, last))
 
     def features(shuffled: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -112,7 +120,7 @@ def training_dataset(train: Interactions, config: InputConfig, *, first_epoch: i
         }
 
     dataset = (
-        tf.data.Dataset.range(first_epoch, 2**40)
+        tf.data.Dataset.range(2**40)
         .flat_map(epoch_batches)
         .map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)

@@ -13,10 +13,9 @@ import json
 from absl import app
 
 from pipelines import cli
-from pipelines.errors import DataError
 from pipelines.input import InputConfig
 from pipelines.prepare import PrepareConfig, prepare
-from pipelines.training import TrainConfig, train
+from pipelines.training import TrainConfig, make_strategy, train
 from towers.genome_encoder import GenomeConfig
 from towers.towers import TowerConfig
 
@@ -44,8 +43,6 @@ def summary(metrics: dict) -> str:
 
 @cli.exits_2_on_bad_input
 def main(argv: list[str]) -> None:
-    if not cli.FLAGS.model_dir:
-        raise DataError("--model_dir is required")
     configs = {
         "prepare": cli.config_from_flags(PrepareConfig),
         "input": cli.config_from_flags(InputConfig),
@@ -54,9 +51,11 @@ def main(argv: list[str]) -> None:
         "train": cli.config_from_flags(TrainConfig),
     }
     resolved = {name: dataclasses.asdict(config) for name, config in configs.items()}
+    strategy = make_strategy(configs["train"])  # before any other TensorFlow work
     print(json.dumps({"config": resolved}))
     prepared = prepare(configs["prepare"])
-    metrics = train(prepared, configs["input"], configs["towers"], configs["genome"], configs["train"], resolved)
+    metrics = train(prepared, configs["input"], configs["towers"], configs["genome"], configs["train"], resolved,
+                    strategy)  # fmt: skip
     print(summary(metrics))
 
 

@@ -24,6 +24,7 @@ from pipelines.content import build_content
 from pipelines.dataset import Prepared
 from pipelines.evaluation import evaluate
 from pipelines.input import InputConfig, target_positions, training_dataset
+from pipelines.split import Interactions
 from pipelines.training_callbacks import ProtocolValidation, Throughput
 from towers.genome_encoder import GenomeConfig, genome_codes
 from towers.layers import SECONDS_PER_YEAR
@@ -42,18 +43,65 @@ class TrainConfig:
     patience: epochs without a better validation `monitor` before stopping.
     monitor: protocol metric for early stopping (recall@20 by default).
     steps_per_execution: training steps per tf.function call (amortises Python overhead).
+    strategy: "default" (one device), "mirrored" (all GPUs of this machine, or the logical CPUs made by
+      cpu_replicas), or "multi_worker" (MultiWorkerMirroredStrategy over the machines in TF_CONFIG).
+    cpu_replicas: split the CPU into this many logical devices (to run "mirrored" without GPUs).
     """
 
     model_dir: str = "runs/model"
     epochs: int = 10
     steps_per_epoch: int = 0
-    learning_rate: float = 1e-3
-    temperature: float = 0.05
+    learning_rate: float = 3e-3
+    temperature: float = 0.1
     logq: bool = True
     remove_accidental_hits: bool = True
-    patience: int = 2
+    patience: int = 3
     monitor: str = "recall@20"
     steps_per_execution: int = 16
+    strategy: str = "default"
+    cpu_replicas: int = 0
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def make_strategy(config: TrainConfig) -> tf.distribute.Strategy:
+    """The tf.distribute strategy; create it before any other TensorFlow work (multi-worker needs that)."""
+    if config.strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {config.strategy!r}")
+    if config.cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * config.cpu_replicas)
+    if config.strategy == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if config.strategy == "multi_worker":
+        tf.config.experimental.enable_op_determinism()  # every worker must derive identical genome codes
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def worker_dir(strategy: tf.distribute.Strategy, model_dir: Path) -> tuple[bool, Path]:
+    """(is chief, where this worker writes): the chief writes into model_dir, others into model_dir/workers/."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type, task_id = (resolver.task_type, resolver.task_id) if resolver else (None, None)
+    is_chief = task_type in (None, "chief") or (task_type == "worker" and task_id == 0
+                                                 and "chief" not in resolver.cluster_spec().as_dict())  # fmt: skip
+    return is_chief, model_dir if is_chief else model_dir / "workers" / f"{task_type}-{task_id}"
+
+
+def distributed_dataset(strategy: tf.distribute.Strategy, train: Interactions, inputs: InputConfig):
+    """(dataset, steps per epoch): one pipeline per worker, each taking its shard of the targets."""
+    if strategy.num_replicas_in_sync == 1 and not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return training_dataset(train, inputs)
+    _, steps = training_dataset(train, inputs)
+
+    def per_worker(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        batch = context.get_per_replica_batch_size(inputs.batch_size)
+        return training_dataset(train, inputs, shard=(context.input_pipeline_id, context.num_input_pipelines),
+                                batch_size=batch)[0]  # fmt: skip
+
+    return strategy.distribute_datasets_from_function(per_worker), steps
 
 
 def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[MovieTables, dict]:
@@ -96,9 +144,11 @@ def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:
 def build_model(
     tables: MovieTables, towers: TowerConfig, train: TrainConfig, probability: np.ndarray | None
 ) -> TwoTowerModel:
+    candidate = CandidateTower(tables, towers, name="candidate_tower")
+    shared = candidate.id_embedding if towers.share_id_embedding else None
     model = TwoTowerModel(
-        QueryTower(tables, towers, name="query_tower"),
-        CandidateTower(tables, towers, name="candidate_tower"),
+        QueryTower(tables, towers, id_embedding=shared, name="query_tower"),
+        candidate,
         temperature=train.temperature,
         sampling_probability=probability if train.logq else None,
         remove_accidental_hits=train.remove_accidental_hits,
@@ -148,33 +198,36 @@ def train(
     genome: GenomeConfig,
     config: TrainConfig,
     resolved: dict,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Fits the model with validation after each epoch; returns (and writes) the final metrics."""
-    model_dir = Path(config.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    strategy = strategy or tf.distribute.get_strategy()
+    is_chief, out_dir = worker_dir(strategy, Path(config.model_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(inputs.seed)
     start = time.perf_counter()
     tables, genome_report = movie_tables(prepared, genome, inputs.seed)
     probability = sampling_probability(prepared, inputs)
     num_movies = prepared.catalog.num_movies
-    _write_json(model_dir / "config.json", {**resolved, "num_movies": num_movies})
-    save_tables(model_dir, tables, probability)
+    _write_json(out_dir / "config.json", {**resolved, "num_movies": num_movies})
+    save_tables(out_dir, tables, probability)
 
-    model = build_model(tables, towers, config, probability)
-    dataset, full_steps = training_dataset(prepared.split.train, inputs)
+    with strategy.scope():
+        model = build_model(tables, towers, config, probability)
+    dataset, full_steps = distributed_dataset(strategy, prepared.split.train, inputs)
     steps = min(full_steps, config.steps_per_epoch) if config.steps_per_epoch > 0 else full_steps
     train_counts = prepared.train_counts
     validation = ProtocolValidation(
-        prepared.split.val, num_movies, train_counts, inputs.history_length, model_dir / "tensorboard" / "validation"
+        prepared.split.val, num_movies, train_counts, inputs.history_length, out_dir / "tensorboard" / "validation"
     )
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(model_dir / "backup")),
+        keras.callbacks.BackupAndRestore(str(Path(config.model_dir) / "backup")),
         Throughput(inputs.batch_size),
         validation,
         keras.callbacks.EarlyStopping(
             monitor=f"val_{config.monitor}", mode="max", patience=config.patience, restore_best_weights=True
         ),
-        keras.callbacks.TensorBoard(str(model_dir / "tensorboard"), update_freq=max(steps // 20, 1)),
+        keras.callbacks.TensorBoard(str(out_dir / "tensorboard"), update_freq=max(steps // 20, 1)),
     ]
     history = model.fit(
         dataset,
@@ -183,8 +236,9 @@ def train(
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
-    model.save_weights(str(model_dir / "weights" / "model"))
-    shutil.rmtree(model_dir / "backup", ignore_errors=True)  # completed: the next run starts afresh
+    model.save_weights(str(out_dir / "weights" / "model"))
+    if is_chief:
+        shutil.rmtree(Path(config.model_dir) / "backup", ignore_errors=True)  # completed: next run starts afresh
     fit_seconds = time.perf_counter() - start
 
     from pipelines.model_recommender import TowerRecommender
@@ -201,7 +255,9 @@ def train(
         "seconds": round(fit_seconds, 1),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "genome_encoder": genome_report,
+        "replicas": strategy.num_replicas_in_sync,
+        "weights_checksum": float(sum(np.abs(w).sum() for w in model.get_weights())),
         **final,
     }
-    _write_json(model_dir / "metrics.json", metrics)
+    _write_json(out_dir / "metrics.json", metrics)
     return metrics

@@ -58,6 +58,10 @@ class ProtocolValidation(keras.callbacks.Callback):
         self.history_length = history_length
         self.writer = tf.summary.create_file_writer(str(log_dir))
         self.scores: list[dict[str, float]] = []
+        # Built here, outside fit's distribution scope: metric variables created inside it would be
+        # per-replica and refuse the cross-replica updates this callback makes.
+        self.index = tfrs.layers.factorized_top_k.BruteForce(k=max(FACTORIZED_KS))
+        self.factorized = tfrs.metrics.FactorizedTopK(candidates=self.index, ks=FACTORIZED_KS)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         from pipelines.model_recommender import TowerRecommender
@@ -77,9 +81,9 @@ class ProtocolValidation(keras.callbacks.Callback):
             logs.update({f"val_{k}": v for k, v in means.items()})
 
     def factorized_top_k(self, recommender) -> dict[str, float]:
-        index = tfrs.layers.factorized_top_k.BruteForce(k=max(FACTORIZED_KS))
-        index.index(tf.constant(recommender.candidates[1:]), tf.range(1, self.num_movies + 1))
-        metric = tfrs.metrics.FactorizedTopK(candidates=index, ks=FACTORIZED_KS)
+        self.index.index(tf.constant(recommender.candidates[1:]), tf.range(1, self.num_movies + 1))
+        metric = self.factorized
+        metric.reset_states()
         first = self.cases.target_movies[self.cases.target_offsets[:-1]]
         for rows, queries in batches(self.cases):
             query = recommender.embed(queries)

@@ -14,6 +14,11 @@ import tf_keras as keras
 
 @keras.utils.register_keras_serializable("towers")
 class LazyAdam(keras.optimizers.Adam):
+    """Adam with lazy sparse updates; XLA is off by default (tf.unique has a data-dependent shape)."""
+
+    def __init__(self, learning_rate: float = 0.001, jit_compile: bool = False, **kwargs) -> None:
+        super().__init__(learning_rate=learning_rate, jit_compile=jit_compile, **kwargs)
+
     def update_step(self, gradient: tf.Tensor | tf.IndexedSlices, variable: tf.Variable) -> None:
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)

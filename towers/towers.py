@@ -37,6 +37,7 @@ class TowerConfig:
       id_dropout: training-time probability of hiding a candidate's id (so the OOV slot and content learn
         to stand in for movies never rated before T_val).
       use_content_in_history: add each history movie's content projection to its id embedding.
+      share_id_embedding: the query tower reads history movies from the candidate tower's id embeddings.
     """
 
     embedding_dim: int = 64
@@ -45,6 +46,7 @@ class TowerConfig:
     pooling: str = "weighted"
     id_dropout: float = 0.1
     use_content_in_history: bool = True
+    share_id_embedding: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,12 +122,14 @@ class QueryTower(keras.Model):
     An empty history yields a learned prior embedding (from the time features alone).
     """
 
-    def __init__(self, tables: MovieTables, config: TowerConfig, **kwargs) -> None:
+    def __init__(
+        self, tables: MovieTables, config: TowerConfig, id_embedding: keras.layers.Embedding | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.config = config
         lookups = _lookups(tables)
         self.slots, self.content = lookups["slots"], lookups["content"]
-        self.id_embedding = keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
+        self.id_embedding = id_embedding or keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
         self.content_projection = keras.layers.Dense(config.id_dim, use_bias=False, name="content_projection")
         self.pooling = POOLINGS[config.pooling](name="pooling")
         self.mlp = keras.Sequential(
