@@ -33,7 +33,7 @@ class InputConfig:
 
     history_length: int = 50
     batch_size: int = 1024
-    positives: str = "all"
+    positives: str = "weighted"
     seed: int = 0
 
 

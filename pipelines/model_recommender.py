@@ -59,14 +59,27 @@ class TowerRecommender:
         return self.embed(queries) @ self.candidates.T
 
 
-def load(model_dir: str | Path) -> TowerRecommender:
-    """The trained model in `model_dir` (written by pipelines.train) as a Recommender."""
+def load(model_dir: str | Path, fingerprint: str | None = None) -> TowerRecommender:
+    """The trained model in `model_dir` (written by pipelines.train) as a Recommender.
+
+    Args:
+      model_dir: the training run's directory.
+      fingerprint: the prepared data's fingerprint; when both it and the model's are known and differ,
+        the model was trained on other data (or another split) and is refused.
+    """
     from pipelines.training import restore_model  # training imports this module
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise DataError("not a trained model directory (no config.json)", path=model_dir)
     config = json.loads((model_dir / "config.json").read_text())
+    trained_on = config.get("data_fingerprint")
+    if fingerprint and trained_on and fingerprint != trained_on:
+        raise DataError(
+            f"the model was trained on other data or another split (fingerprint {trained_on}, "
+            f"this data {fingerprint}): retrain it or point --model_dir elsewhere",
+            path=model_dir,
+        )
     model = restore_model(model_dir)
     return TowerRecommender(
         model.query_tower, model.candidate_tower, int(config["num_movies"]), int(config["input"]["history_length"])

@@ -123,7 +123,9 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:
     if not (target / "strings.json").exists():
         dataset.save(build(folder, config), target)
     prepared = dataset.load(target)
-    return dataclasses.replace(prepared, figures={**prepared.figures, "data_dir": str(folder)})
+    return dataclasses.replace(
+        prepared, figures={**prepared.figures, "data_dir": str(folder), "fingerprint": target.name}
+    )
 
 
 @cli.exits_2_on_bad_input

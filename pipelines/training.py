@@ -209,7 +209,8 @@ def train(
     tables, genome_report = movie_tables(prepared, genome, inputs.seed)
     probability = sampling_probability(prepared, inputs)
     num_movies = prepared.catalog.num_movies
-    _write_json(out_dir / "config.json", {**resolved, "num_movies": num_movies})
+    fingerprint = prepared.figures.get("fingerprint")
+    _write_json(out_dir / "config.json", {**resolved, "num_movies": num_movies, "data_fingerprint": fingerprint})
     save_tables(out_dir, tables, probability)
 
     with strategy.scope():

@@ -28,8 +28,8 @@ class LazyAdam(keras.optimizers.Adam):
         alpha = tf.cast(self.learning_rate, dtype) * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
         key = self._index_dict[self._var_key(variable)]
         m, v = self._momentums[key], self._velocities[key]
-        rows, position = tf.unique(gradient.indices)
-        values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(rows)[0])
+        # The base optimizer has already summed duplicate indices (_deduplicate_sparse_grad).
+        rows, values = gradient.indices, gradient.values
         m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * values
         v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(values)
         m.scatter_update(tf.IndexedSlices(m_rows, rows))

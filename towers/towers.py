@@ -46,7 +46,7 @@ class TowerConfig:
     pooling: str = "weighted"
     id_dropout: float = 0.1
     use_content_in_history: bool = True
-    share_id_embedding: bool = False
+    share_id_embedding: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,82 @@
+"""`python -m pipelines.evaluate` as a user runs it: the table, every file, and exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines import evaluate, metrics
+from pipelines.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+METHODS = ["planted_oracle", "popularity", "recent_popularity", "item_knn", "ease", "ials"]
+
+
+def run_evaluate(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pipelines.evaluate", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)  # fmt: skip
+
+
+def test_evaluate_writes_the_report(tiny_release: Path, tmp_path: Path) -> None:
+    flagfile = tmp_path / "tiny.flags"
+    out = tmp_path / "out"
+    flagfile.write_text(f"--data_dir={tiny_release}\n--cache_dir={tmp_path / 'cache'}\n--eval_resamples=50\n"
+                        f"--ials_iterations=3\n--model_dir={tmp_path / 'no-model-yet'}\n")  # fmt: skip
+    result = run_evaluate(f"--flagfile={flagfile}", f"--out_dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for method in METHODS:
+        assert method in result.stdout
+    assert "no trained model" in result.stderr
+    written = json.loads((out / "metrics.json").read_text())
+    assert list(written["methods"]) == METHODS
+    for method in written["methods"].values():
+        for window in ("validation", "test"):
+            ev = method[window]
+            assert set(ev["overall"]) == {*metrics.METRICS, "coverage@10", "popularity_percentile@10"}
+            assert {"mean", "low", "high"} <= set(ev["overall"]["recall@20"])
+            assert set(ev["slices"]) == {"cold_users", "users_with_history", "cold_movie_targets", "warm_movie_targets"}
+            assert ev["cases"] == written["figures"][f"{'val' if window == 'validation' else 'test'}_users"]
+    report = (out / "report.md").read_text()
+    assert "## validation" in report and "## test" in report and "| ials |" in report
+    for png in ("recall_at_k.png", "by_history_length.png", "popularity_bias.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    assert any((out / "tensorboard" / "popularity").iterdir())
+    assert json.loads((out / "config.json").read_text())["evaluate"]["eval_resamples"] == 50
+
+    subset = run_evaluate(f"--flagfile={flagfile}", f"--out_dir={out}", "--baselines=popularity",
+                          "--noplanted_oracle")  # fmt: skip
+    assert subset.returncode == 0, subset.stderr[-3000:]
+    assert list(json.loads((out / "metrics.json").read_text())["methods"]) == ["popularity"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--baselines=popularity,svd"], "unknown baseline(s) svd"),
+    (["--baselines=ease", "--ease_memory_gb=0.000001"], "ease_max_items"),
+    (["--baselines=none", "--noplanted_oracle"], "nothing to evaluate"),
+])  # fmt: skip
+def test_bad_input_exits_2_with_one_line(tiny_release: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    result = run_evaluate(f"--data_dir={tiny_release}", f"--cache_dir={tmp_path / 'cache'}",
+                          f"--out_dir={tmp_path / 'out'}", *args)  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
+
+
+def test_a_missing_model_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evaluate, "MODEL_MODULE", "pipelines.no_such_module")
+    with pytest.raises(DataError, match="does not exist yet"):
+        evaluate.load_model_recommender("runs/x")
+
+
+def test_a_missing_model_dir_means_baselines_only(tmp_path: Path) -> None:
+    config = evaluate.resolve(evaluate.EvaluateConfig(model_dir=str(tmp_path / "not-trained")))
+    assert config.model_dir is None and evaluate.output_dir(config) == Path("runs/evaluation")
+    (tmp_path / "model").mkdir()
+    config = evaluate.resolve(evaluate.EvaluateConfig(model_dir=str(tmp_path / "model")))
+    assert evaluate.output_dir(config) == tmp_path / "model" / "evaluation"
