@@ -38,8 +38,16 @@ def main(argv: list[str]) -> None:
     common = [f"--data_dir={data}", f"--cache_dir={cache}", f"--model_dir={model_dir}"]
     stages["prepare (cold cache)"] = run_measured(["-m", "pipelines.prepare", *common])
     stages["train: genome AE + 1 epoch + validation"] = run_measured(
-        ["-m", "pipelines.train", *common, "--epochs=1", f"--steps_per_epoch={FLAGS.steps_per_epoch}",
-         "--batch_size=1024", "--steps_per_execution=32", "--export=false"]  # fmt: skip
+        [
+            "-m",
+            "pipelines.train",
+            *common,
+            "--epochs=1",
+            f"--steps_per_epoch={FLAGS.steps_per_epoch}",
+            "--batch_size=1024",
+            "--steps_per_execution=32",
+            "--export=false",
+        ]
     )
     stages["evaluate (model + popularity)"] = run_measured(
         ["-m", "pipelines.evaluate", *common, "--baselines=popularity", f"--out_dir={work / 'evaluation'}"]

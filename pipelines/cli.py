@@ -90,6 +90,7 @@ def define_train_flags() -> None:
     flags.DEFINE_integer("patience", 3, "Epochs without a better validation metric before stopping.")
     flags.DEFINE_string("monitor", "recall@20", "Validation metric for early stopping and the best weights.")
     flags.DEFINE_integer("steps_per_execution", 16, "Training steps per compiled call.")
+    flags.DEFINE_bool("export", True, "Write the SavedModel + ScaNN export into <model_dir>/export at the end.")
     flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
     flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into this many logical devices (mirrored on CPU).")
 
@@ -99,7 +100,7 @@ def define_export_flags() -> None:
     flags.DEFINE_string("export_dir", None, "Export folder (default: <model_dir>/export).")
     flags.DEFINE_integer("k", 100, "Recommendations per query, fixed in the exported signatures.")
     flags.DEFINE_integer("scann_num_leaves", 300, "ScaNN tree leaves (about sqrt(movies); fewer on small catalogs).")
-    flags.DEFINE_integer("scann_leaves_to_search", 30, "ScaNN leaves searched per query.")
+    flags.DEFINE_integer("scann_leaves_to_search", 80, "ScaNN leaves searched per query.")
     flags.DEFINE_integer("scann_dimensions_per_block", 2, "ScaNN asymmetric-hashing dimensions per block.")
     flags.DEFINE_integer("scann_reorder", 500, "ScaNN candidates rescored exactly (>= k + 1).")
     flags.DEFINE_integer("scann_training_iterations", 12, "ScaNN tree k-means iterations.")

@@ -12,6 +12,7 @@ import json
 
 from absl import app
 
+from export.build import ExportConfig
 from pipelines import cli
 from pipelines.input import InputConfig
 from pipelines.prepare import PrepareConfig, prepare
@@ -54,8 +55,17 @@ def main(argv: list[str]) -> None:
     strategy = make_strategy(configs["train"])  # before any other TensorFlow work
     print(json.dumps({"config": resolved}))
     prepared = prepare(configs["prepare"])
-    metrics = train(prepared, configs["input"], configs["towers"], configs["genome"], configs["train"], resolved,
-                    strategy)  # fmt: skip
+    export_config = cli.config_from_flags(ExportConfig)
+    metrics = train(
+        prepared,
+        configs["input"],
+        configs["towers"],
+        configs["genome"],
+        configs["train"],
+        resolved,
+        strategy,
+        export_config,
+    )
     print(summary(metrics))
 
 

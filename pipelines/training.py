@@ -43,6 +43,7 @@ class TrainConfig:
     patience: epochs without a better validation `monitor` before stopping.
     monitor: protocol metric for early stopping (recall@20 by default).
     steps_per_execution: training steps per tf.function call (amortises Python overhead).
+    export: after training, write the export (SavedModel + ScaNN index, export.build) into model_dir/export.
     strategy: "default" (one device), "mirrored" (all GPUs of this machine, or the logical CPUs made by
       cpu_replicas), or "multi_worker" (MultiWorkerMirroredStrategy over the machines in TF_CONFIG).
     cpu_replicas: split the CPU into this many logical devices (to run "mirrored" without GPUs).
@@ -58,6 +59,7 @@ class TrainConfig:
     patience: int = 3
     monitor: str = "recall@20"
     steps_per_execution: int = 16
+    export: bool = True
     strategy: str = "default"
     cpu_replicas: int = 0
 
@@ -199,6 +201,7 @@ def train(
     config: TrainConfig,
     resolved: dict,
     strategy: tf.distribute.Strategy | None = None,
+    export_config=None,
 ) -> dict:
     """Fits the model with validation after each epoch; returns (and writes) the final metrics."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -261,4 +264,8 @@ def train(
         **final,
     }
     _write_json(out_dir / "metrics.json", metrics)
+    if config.export and is_chief:
+        from export.build import ExportConfig, export_model  # export/ needs scann; imported only to export
+
+        export_model(out_dir, config=export_config or ExportConfig(), prepared=prepared)
     return metrics

@@ -20,7 +20,7 @@ def flagfile(tmp_path: Path, release: Path, model_dir: Path, *extra: str) -> Pat
     lines = [
         f"--data_dir={release}", f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=2",
         "--batch_size=128", "--history_length=8", "--embedding_dim=16", "--id_dim=16", "--hidden=32",
-        "--genome_encoder=pca", "--bottleneck=4", "--steps_per_execution=4", "--patience=5", *extra,
+        "--genome_encoder=pca", "--bottleneck=4", "--steps_per_execution=4", "--patience=5", "--export=false", *extra,
     ]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
     return path

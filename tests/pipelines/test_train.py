@@ -33,7 +33,9 @@ def prepared(tiny_release: Path):
 def run(prepared, model_dir: Path, **overrides) -> dict:
     inputs = InputConfig(history_length=10, batch_size=128)
     towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32)
-    config = TrainConfig(**{"model_dir": str(model_dir), "epochs": 2, "steps_per_execution": 4, **overrides})
+    config = TrainConfig(
+        **{"model_dir": str(model_dir), "epochs": 2, "steps_per_execution": 4, "export": False, **overrides}
+    )
     resolved = {"input": vars(inputs), "towers": vars(towers), "genome": vars(FAST_GENOME), "train": vars(config)}
     return train(prepared, inputs, towers, FAST_GENOME, config, json.loads(json.dumps(resolved)))
 

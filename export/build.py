@@ -1,0 +1,176 @@
+"""Exports a trained model:  python -m export.build --model_dir=DIR [--export_dir=DIR] [--k=100] [--scann_*]
+
+Writes, into a temporary folder renamed into place when complete (default MODEL_DIR/export):
+
+    saved_model/scann/        SavedModel with the ScaNN index (load: `import scann`, then tf.saved_model.load)
+    saved_model/brute_force/  the same signatures with exact search and stock TensorFlow ops only
+    movies.csv  genome_top_tags.json  vocabularies/*.txt  embeddings/*.npy
+    projector/                TensorBoard projector (tensorboard --logdir EXPORT_DIR)
+    manifest.json             versions, configuration, data fingerprint, metrics, index parameters
+
+`export_model` is what pipelines.train calls at its end, with the prepared data it already has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import app
+
+from export import artifacts
+from export.index import ScannParams
+from export.manifest import manifest
+from export.module import INDEXES, RetrievalModule
+from pipelines import cli
+from pipelines.dataset import Prepared
+from pipelines.errors import DataError
+from pipelines.model_recommender import candidate_embeddings
+from pipelines.prepare import PrepareConfig, prepare
+
+SAVED_MODEL_DIR = "saved_model"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig(ScannParams):
+    """What to export (the ScaNN fields come from ScannParams).
+
+    Attributes:
+      k: recommendations per query in the `recommend` and `similar_movies` signatures.
+    """
+
+    k: int = 100
+
+
+def saved_model_path(export_dir: str | Path, index: str = "scann") -> Path:
+    """Where the SavedModel with `index` ("scann" or "brute_force") lives inside an export."""
+    if index not in INDEXES:
+        raise ValueError(f"index must be one of {INDEXES}, got {index!r}")
+    return Path(export_dir) / SAVED_MODEL_DIR / index
+
+
+def load_prepared(model_config: dict) -> Prepared:
+    """The prepared data a model was trained on, from the data configuration in its config.json."""
+    return prepare(PrepareConfig(**model_config["prepare"]), progress=False)
+
+
+def export_model(
+    model_dir: str | Path,
+    export_dir: str | Path | None = None,
+    config: ExportConfig = ExportConfig(),
+    prepared: Prepared | None = None,
+) -> Path:
+    """Exports the trained model in `model_dir`; returns the export folder.
+
+    Args:
+      model_dir: a folder written by pipelines.train (config.json, tables.npz, weights/).
+      export_dir: the export folder (replaced atomically); default `model_dir/export`.
+      config: k and the ScaNN parameters.
+      prepared: the model's prepared data (catalog, split); None prepares it again from config.json.
+
+    Raises:
+      DataError: model_dir is not a trained model, or `prepared` is not the data it was trained on.
+      ValueError: bad parameters (k or ScaNN).
+    """
+    from pipelines.training import restore_model  # heavy: TFRS model code
+
+    start = time.perf_counter()
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").exists() or not (model_dir / "weights").exists():
+        raise DataError("not a trained model directory (no config.json or weights/)", path=model_dir)
+    export_dir = Path(export_dir) if export_dir else model_dir / "export"
+    model_config = json.loads((model_dir / "config.json").read_text())
+    num_movies = int(model_config["num_movies"])
+    if not 1 <= config.k < num_movies:
+        raise ValueError(f"--k must be in 1..{num_movies - 1} (the catalog has {num_movies} movies), got {config.k}")
+    config.validate(config.k)
+    prepared = prepared if prepared is not None else load_prepared(model_config)
+    catalog = prepared.catalog
+    if catalog.num_movies != num_movies:
+        raise DataError(f"the prepared data has {catalog.num_movies} movies, the model {num_movies}", path=model_dir)
+    trained_on, given = model_config.get("data_fingerprint"), prepared.figures.get("fingerprint")
+    if trained_on and given and trained_on != given:
+        raise DataError(
+            f"the model was trained on other data (fingerprint {trained_on}, this data {given})", path=model_dir
+        )
+
+    model = restore_model(model_dir)
+    with np.load(model_dir / "tables.npz") as tables:
+        slots = tables["slots"]
+    embeddings = candidate_embeddings(model.candidate_tower, num_movies)
+    embeddings[0] = 0.0  # padding: never a result, and the embedding of an unknown id
+    scann = config.for_catalog(num_movies)
+    history_length = int(model_config["input"]["history_length"])
+
+    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.", dir=export_dir.parent))
+    try:
+        for index in INDEXES:
+            module = RetrievalModule(
+                model.query_tower,
+                np.asarray(catalog.movie_ids),
+                embeddings,
+                k=config.k,
+                history_length=history_length,
+                index=index,
+                scann=scann,
+            )
+            options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
+            tf.saved_model.save(
+                module, str(saved_model_path(tmp, index)), signatures=module.signatures(), options=options
+            )
+        artifacts.write_metadata(tmp, catalog, slots)
+        artifacts.write_embeddings(tmp, catalog, embeddings)
+        artifacts.write_projector(tmp, catalog, embeddings)
+        info = manifest(model_dir, model_config, config, scann, prepared, embeddings.shape[1])
+        info["export_seconds"] = round(time.perf_counter() - start, 1)
+        (tmp / "manifest.json").write_text(json.dumps(info, indent=2, default=str))
+        _replace_dir(tmp, export_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return export_dir
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Moves `new` to `target`; an existing target is renamed away first and removed after."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@cli.exits_2_on_bad_input
+def main(argv: list[str]) -> None:
+    if not cli.FLAGS.model_dir:
+        raise DataError("--model_dir is required")
+    config = cli.config_from_flags(ExportConfig)
+    start = time.perf_counter()
+    out = export_model(cli.FLAGS.model_dir, cli.FLAGS.export_dir, config)
+    info = json.loads((out / "manifest.json").read_text())
+    print(
+        json.dumps(
+            {
+                "export_dir": str(out),
+                "movies": info["num_movies"],
+                "k": info["k"],
+                "scann": info["scann"],
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    cli.define_all_flags()
+    app.run(main)

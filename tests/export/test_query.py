@@ -1,0 +1,96 @@
+"""export.query: readable, explained recommendations from the command line (one real subprocess) and the
+other modes and refusals in process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from export.bundle import parse_history
+from export.query import QueryConfig, run, user_history
+from pipelines.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[2]
+RANK_LINE = re.compile(r"^\s+(\d+)\s+(-?\d\.\d{3})\s+(.+?)  \[(.+)\]$")
+
+
+def liked_history(export_prepared, count: int = 4) -> str:
+    ids = export_prepared.catalog.movie_ids[1 : count + 1]
+    return ",".join(f"{m}:{5.0 - i * 0.5}" for i, m in enumerate(ids))
+
+
+def test_cli_prints_ranked_titles_with_reasons(export_dir: Path, export_prepared) -> None:
+    history = liked_history(export_prepared)
+    result = subprocess.run(
+        [sys.executable, "-m", "export.query", f"--export_dir={export_dir}", f"--history={history}", "--num_results=5"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("Top 5 for the given history (4 ratings; scann index")
+    ranks = [RANK_LINE.match(line) for line in lines if RANK_LINE.match(line)]
+    assert [int(m.group(1)) for m in ranks] == [1, 2, 3, 4, 5]
+    scores = [float(m.group(2)) for m in ranks]
+    assert scores == sorted(scores, reverse=True)
+    movies = pd.read_csv(export_dir / "movies.csv", keep_default_na=False, dtype={"title": str})
+    titles = {f"{t} ({y})" if y else t for t, y in zip(movies.title, movies.year, strict=True)}
+    assert all(m.group(3) in titles for m in ranks)
+    history_titles = {titles_of(movies, int(m)) for m, _ in parse_history(history)}
+    reasons = [line for line in lines if "because you liked" in line or "nearest in your history" in line]
+    assert len(reasons) == 5 and all(any(t in line for t in history_titles) for line in reasons)
+
+
+def titles_of(movies: pd.DataFrame, movie_id: int) -> str:
+    row = movies.set_index("movie_id").loc[movie_id]
+    return f"{row.title} ({row.year})" if row.year else row.title
+
+
+def test_similar_and_user_modes(export_dir: Path, export_prepared, tiny_release: Path) -> None:
+    movie_id = int(export_prepared.catalog.movie_ids[1])
+    text = run(QueryConfig(export_dir=str(export_dir), similar_to=movie_id, num_results=3, index="brute_force"))
+    assert text.startswith("Movies similar to ") and len([x for x in text.splitlines() if RANK_LINE.match(x)]) == 3
+    assert "genome tags" in text or "(no genres listed)" in text or "[" in text
+    user = int(export_prepared.split.train.user_ids[0])
+    history, stamps = user_history(tiny_release, user)
+    assert stamps == sorted(stamps) and len(history) == len(stamps)
+    text = run(QueryConfig(export_dir=str(export_dir), user_id=user, data_dir=str(tiny_release)))
+    assert text.startswith(f"Top 10 for user {user} ({len(history)} ratings")
+    recommended = [RANK_LINE.match(x).group(3) for x in text.splitlines() if RANK_LINE.match(x)]
+    movies = pd.read_csv(export_dir / "movies.csv", keep_default_na=False, dtype={"title": str})
+    assert not set(recommended) & {titles_of(movies, m) for m, _ in history}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({}, "exactly one of"),
+        ({"history": "1:5", "similar_to": 1}, "exactly one of"),
+        ({"history": " , "}, "history is empty"),
+        ({"history": "1:five"}, "bad history item"),
+        ({"history": "1:9"}, "ratings run from"),
+        ({"history": f"{10**9}:4"}, "unknown movieIds"),
+        ({"similar_to": 10**9}, "unknown movieId"),
+        ({"user_id": 10**9, "data_dir": "TINY"}, "has no ratings"),
+    ],
+)
+def test_bad_queries_are_refused(export_dir: Path, tiny_release: Path, overrides: dict, message: str) -> None:
+    if overrides.get("data_dir") == "TINY":
+        overrides = {**overrides, "data_dir": str(tiny_release)}
+    with pytest.raises((DataError, ValueError), match=message):
+        run(QueryConfig(export_dir=str(export_dir), **overrides))
+
+
+def test_parse_history() -> None:
+    assert parse_history("1:5, 2:3.5,3") == [(1, 5.0), (2, 3.5), (3, 4.0)]
+    assert np.isclose(parse_history("10:0.5")[0][1], 0.5)
