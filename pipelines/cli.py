@@ -139,7 +139,7 @@ def exits_2_on_bad_input(main: Callable[[list[str]], None]) -> Callable[[list[st
             sys.exit(2)
         try:
             main(argv)
-        except (DataError, ValueError, OSError) as error:
+        except (DataError, ValueError, OSError, ImportError) as error:  # ImportError: e.g. scann missing
             if os.environ.get("TWO_TOWER_TRACEBACK"):
                 raise
             print(f"error: {error}".replace("\n", " "), file=sys.stderr)
