@@ -50,7 +50,14 @@ def main(argv: list[str]) -> None:
         ]
     )
     stages["evaluate (model + popularity)"] = run_measured(
-        ["-m", "pipelines.evaluate", *common, "--baselines=popularity", f"--out_dir={work / 'evaluation'}"]
+        [
+            "-m",
+            "pipelines.evaluate",
+            *common,
+            "--baselines=popularity",
+            "--planted_oracle=false",
+            f"--out_dir={work / 'evaluation'}",
+        ]
     )
     stages["export (SavedModel + ScaNN)"] = run_measured(["-m", "export.build", f"--model_dir={model_dir}"])
     counted = {k: v for k, v in stages.items() if not k.startswith("setup")}
