@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,13 @@ def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_copy(tiny_release: Path, tmp_path: Path) -> Path:
     """A private copy of the tiny release that a test may break."""
     return Path(shutil.copytree(tiny_release, tmp_path / "tiny"))
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python -m module args...` from the repository root, as a user runs an entry point."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=timeout)  # fmt: skip

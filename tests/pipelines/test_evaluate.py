@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines import evaluate, metrics
 from pipelines.errors import DataError
+from tests.conftest import run_module
 
-ROOT = Path(__file__).resolve().parents[2]
 METHODS = ["planted_oracle", "popularity", "recent_popularity", "item_knn", "ease", "ials"]
 
 
 def run_evaluate(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pipelines.evaluate", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)  # fmt: skip
+    return run_module("pipelines.evaluate", *args, timeout=300)
 
 
 def test_evaluate_writes_the_report(tiny_release: Path, tmp_path: Path) -> None:

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL_RELEASE, write_release
+from tests.conftest import SMALL_RELEASE, run_module, write_release
 
-ROOT = Path(__file__).resolve().parents[2]
 FIGURES = {"ratings", "users", "movies", "genome_movies", "train_ratings", "t_val", "t_test", "val_users",
            "val_targets", "val_cold_users", "test_users", "test_targets", "test_cold_users"}  # fmt: skip
 
 
 def run_prepare(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "pipelines.prepare", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)  # fmt: skip
+    return run_module("pipelines.prepare", *args, timeout=120)
 
 
 def test_prepare_prints_figures_then_reuses_the_cache(tiny_release: Path, tmp_path: Path) -> None:
