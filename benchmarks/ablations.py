@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from pipelines import baselines
 from pipelines.evaluation import evaluate
 from pipelines.input import InputConfig
-from pipelines.planted import has_planted_truth, load_oracle
+from pipelines.planted import HistoryTasteOracle, has_planted_truth, load_oracle
 from pipelines.prepare import PrepareConfig, prepare
 from pipelines.training import TrainConfig, train
 from towers.genome_encoder import GenomeConfig
@@ -69,7 +69,8 @@ def main(argv: list[str]) -> None:
     config = baselines.BaselineConfig()
     others = [baselines.fit(name, prepared.split.train, n, prepared.split.t_val, config) for name in FLAGS.baselines]
     if has_planted_truth(prepared.figures.get("data_dir")):
-        others.append(load_oracle(prepared.figures["data_dir"], prepared.catalog))
+        oracle = load_oracle(prepared.figures["data_dir"], prepared.catalog)
+        others += [oracle, HistoryTasteOracle(oracle)]
     for recommender in others:
         rows[f"baseline: {recommender.name}"] = {
             "overall": evaluate(recommender, cases, n, counts, resamples=1000).overall

@@ -87,6 +87,7 @@ def define_train_flags() -> None:
     flags.DEFINE_float("temperature", 0.1, "Softmax temperature over cosine scores.")
     flags.DEFINE_bool("logq", True, "Correct in-batch negatives by their sampling probability (logQ).")
     flags.DEFINE_bool("remove_accidental_hits", True, "Ignore in-batch negatives equal to the positive.")
+    flags.DEFINE_bool("mask_future_negatives", True, "Ignore in-batch negatives first rated after the query time.")
     flags.DEFINE_integer("patience", 3, "Epochs without a better validation metric before stopping.")
     flags.DEFINE_string("monitor", "recall@20", "Validation metric for early stopping and the best weights.")
     flags.DEFINE_integer("steps_per_execution", 16, "Training steps per compiled call.")

@@ -35,7 +35,8 @@ class EvaluateConfig:
     Attributes:
       model_dir: a trained model (pipelines.train); None or a folder that does not exist: baselines only.
       baselines: 'all', 'none' or a comma list of pipelines.baselines.NAMES.
-      planted_oracle: also score the planted oracle when the release has planted_truth.npz.
+      planted_oracle: also score the planted oracle and its history-taste variant (pipelines.planted) when
+        the release has planted_truth.npz.
       out_dir: output folder; None: <model_dir>/evaluation, or runs/evaluation without a model.
       eval_batch_size, eval_resamples, eval_seed: evaluator batch size, bootstrap resamples and seed.
     """
@@ -85,7 +86,9 @@ def recommenders(prepared: Prepared, config: EvaluateConfig, baseline_config: Ba
     data_dir = prepared.figures.get("data_dir")
     if config.planted_oracle and planted.has_planted_truth(data_dir):
         start = time.perf_counter()
-        yield planted.load_oracle(data_dir, prepared.catalog), time.perf_counter() - start
+        oracle = planted.load_oracle(data_dir, prepared.catalog)
+        yield oracle, time.perf_counter() - start
+        yield planted.HistoryTasteOracle(oracle), 0.0
     split, num_movies = prepared.split, prepared.catalog.num_movies
     for name in baselines.parse_names(config.baselines):
         start = time.perf_counter()

@@ -71,8 +71,13 @@ class PlantedOracle:
         w = self.world
         drift = w.drift(users, times)[:, None]
         affinity = (1 - drift) * self.start_affinity[users] + drift * self.end_affinity[users]  # [B, C]
+        return self.score(affinity, w.taste(users, times), w.user_bias[users], times)
+
+    def score(self, affinity: np.ndarray, taste: np.ndarray, bias: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """[B, n + 1] log P(rate j at t) + log P(rating >= 4) from the users' cluster affinities [B, C],
+        tastes [B, d] and rating biases [B] at query times [B], with the planted movies."""
         log_share = np.log(np.maximum(affinity, _TINY)) - np.log(np.maximum(self.released_mass(times), _TINY))
-        out = np.empty((len(users), len(self.internal_movie) + 1), np.float32)
+        out = np.empty((len(times), len(self.internal_movie) + 1), np.float32)
         out[:, 0] = -np.inf
         body = out[:, 1:]  # log P(rate j at t) = log share of j's cluster + log popularity of j, if released
         body[...] = log_share.astype(np.float32)[:, self.cluster]
@@ -81,12 +86,48 @@ class PlantedOracle:
         # log P(rating >= 4): the unrounded rating base + quality + bias + taste . factor + noise reaches the
         # threshold; z = (mean - threshold) / noise, built in place.
         threshold = np.where(times >= HALF_STARS_FROM, RELEVANT_RATING - 0.25, RELEVANT_RATING - 0.5)
-        z = w.taste(users, times).astype(np.float32) @ self.factors.T
+        z = taste.astype(np.float32) @ self.factors.T
         z *= RATING_TASTE / RATING_NOISE
         z += self.quality / RATING_NOISE
-        z += ((RATING_BASE + w.user_bias[users] - threshold) / RATING_NOISE).astype(np.float32)[:, None]
+        z += ((RATING_BASE + bias - threshold) / RATING_NOISE).astype(np.float32)[:, None]
         body += log_ndtr(z)
         return out
+
+
+class HistoryTasteOracle:
+    """The planted movies with the user's taste read from the query history: the ceiling of a history model.
+
+    It scores like PlantedOracle and knows every movie as the generator does (cluster, popularity,
+    release time, quality, factors), but not the user: the cluster affinities are the history's cluster
+    counts, each rating weighted exp(-age / DECAY_DAYS) at the query time, plus PRIOR_WEIGHT times the
+    catalog's cluster shares; the taste is the normalised weighted mean of the history's movie factors;
+    the rating bias is 0. A model that sees only ratings cannot know a user better than their history
+    says, and must learn the movies from ratings as well, so this is the reachable reference for the
+    two-tower model (PlantedOracle also knows each user's true drifting taste). DECAY_DAYS and
+    PRIOR_WEIGHT were the best of {30, 180, 720 days, no decay} x {0.3, 1} on the demo's validation window.
+    """
+
+    name = "planted_movies_history_taste"
+    DECAY_DAYS, PRIOR_WEIGHT = 180.0, 1.0
+
+    def __init__(self, oracle: PlantedOracle) -> None:
+        self.oracle = oracle
+        mass = np.bincount(oracle.cluster, weights=np.exp(oracle.log_popularity), minlength=len(oracle.cluster_mass))
+        self.prior = mass / mass.sum()
+
+    def scores(self, queries: Queries) -> np.ndarray:
+        history, times = queries.history, np.asarray(queries.query_times, np.int64)
+        rows = np.repeat(np.arange(len(times)), np.diff(history.offsets))
+        movies = np.asarray(history.movies) - 1
+        weight = np.exp(-(times[rows] - np.asarray(history.timestamps)) / (self.DECAY_DAYS * 86_400.0))
+        clusters = len(self.prior)
+        counts = np.bincount(rows * clusters + self.oracle.cluster[movies], weights=weight,
+                             minlength=len(times) * clusters).reshape(len(times), clusters)  # fmt: skip
+        affinity = counts + self.PRIOR_WEIGHT * self.prior
+        taste = np.zeros((len(times), self.oracle.factors.shape[1]))
+        np.add.at(taste, rows, weight[:, None] * self.oracle.factors[movies])
+        taste /= np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-9)
+        return self.oracle.score(affinity / affinity.sum(1, keepdims=True), taste, np.zeros(len(times)), times)
 
 
 def load_oracle(data_dir: str | Path, catalog: Catalog) -> PlantedOracle:

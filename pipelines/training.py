@@ -40,6 +40,7 @@ class TrainConfig:
     epochs: maximum epochs; steps_per_epoch: cap on steps per epoch (0 = a full pass over the targets).
     learning_rate: Adam learning rate.  temperature: softmax temperature over cosines.
     logq: correct in-batch negatives by their sampling probability.  remove_accidental_hits: see TFRS.
+    mask_future_negatives: leave out of a query's softmax the in-batch movies first rated after its time.
     patience: epochs without a better validation `monitor` before stopping.
     monitor: protocol metric for early stopping (recall@20 by default).
     steps_per_execution: training steps per tf.function call (amortises Python overhead).
@@ -56,6 +57,7 @@ class TrainConfig:
     temperature: float = 0.1
     logq: bool = True
     remove_accidental_hits: bool = True
+    mask_future_negatives: bool = True
     patience: int = 3
     monitor: str = "recall@20"
     steps_per_execution: int = 16
@@ -126,14 +128,18 @@ def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[M
 def popularity_features(prepared: Prepared) -> np.ndarray:
     """[n + 1, 3] per movie from training ratings only: log count, years on the catalog before T_val
     (first training rating to T_val; 0 for unseen movies) and log ratings per year."""
-    train = prepared.split.train
-    n = prepared.catalog.num_movies
     counts = prepared.train_counts.astype(np.float64)
-    first = np.full(n + 1, prepared.split.t_val, np.int64)
-    np.minimum.at(first, train.movies, train.timestamps)
-    years = (prepared.split.t_val - first) / SECONDS_PER_YEAR
+    years = (prepared.split.t_val - first_rated(prepared)) / SECONDS_PER_YEAR
     rate = np.log1p(counts / np.maximum(years, 1 / 12))
     return np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
+
+
+def first_rated(prepared: Prepared) -> np.ndarray:
+    """[n + 1] int64 time of each movie's first training rating (T_val for movies not rated before it)."""
+    train = prepared.split.train
+    first = np.full(prepared.catalog.num_movies + 1, prepared.split.t_val, np.int64)
+    np.minimum.at(first, train.movies, train.timestamps)
+    return first
 
 
 def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:
@@ -144,8 +150,14 @@ def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:
 
 
 def build_model(
-    tables: MovieTables, towers: TowerConfig, train: TrainConfig, probability: np.ndarray | None
+    tables: MovieTables,
+    towers: TowerConfig,
+    train: TrainConfig,
+    probability: np.ndarray | None,
+    first_rated: np.ndarray | None = None,
 ) -> TwoTowerModel:
+    """The compiled two-tower model; probability and first_rated ([n + 1] per movie) feed the logQ
+    correction and the future-negative mask when those are on."""
     candidate = CandidateTower(tables, towers, name="candidate_tower")
     shared = candidate.id_embedding if towers.share_id_embedding else None
     model = TwoTowerModel(
@@ -154,6 +166,7 @@ def build_model(
         temperature=train.temperature,
         sampling_probability=probability if train.logq else None,
         remove_accidental_hits=train.remove_accidental_hits,
+        first_rated=first_rated if train.mask_future_negatives else None,
     )
     model.compile(optimizer=LazyAdam(train.learning_rate), steps_per_execution=train.steps_per_execution)
     dummy = {
@@ -175,10 +188,10 @@ def _write_json(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def save_tables(model_dir: Path, tables: MovieTables, probability: np.ndarray) -> None:
+def save_tables(model_dir: Path, tables: MovieTables, probability: np.ndarray, first: np.ndarray) -> None:
     fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".npz")
     os.close(fd)
-    np.savez(tmp, probability=probability, **dataclasses.asdict(tables))
+    np.savez(tmp, probability=probability, first_rated=first, **dataclasses.asdict(tables))
     os.replace(tmp, model_dir / "tables.npz")
 
 
@@ -187,8 +200,8 @@ def restore_model(model_dir: Path) -> TwoTowerModel:
     config = json.loads((model_dir / "config.json").read_text())
     with np.load(model_dir / "tables.npz") as z:
         tables = MovieTables(**{f.name: z[f.name] for f in dataclasses.fields(MovieTables)})
-        probability = z["probability"]
-    model = build_model(tables, TowerConfig(**config["towers"]), TrainConfig(**config["train"]), probability)
+        probability, first = z["probability"], z["first_rated"]
+    model = build_model(tables, TowerConfig(**config["towers"]), TrainConfig(**config["train"]), probability, first)
     model.load_weights(str(model_dir / "weights" / "model")).expect_partial()
     return model
 
@@ -214,10 +227,11 @@ def train(
     num_movies = prepared.catalog.num_movies
     fingerprint = prepared.figures.get("fingerprint")
     _write_json(out_dir / "config.json", {**resolved, "num_movies": num_movies, "data_fingerprint": fingerprint})
-    save_tables(out_dir, tables, probability)
+    first = first_rated(prepared)
+    save_tables(out_dir, tables, probability, first)
 
     with strategy.scope():
-        model = build_model(tables, towers, config, probability)
+        model = build_model(tables, towers, config, probability, first)
     dataset, full_steps = distributed_dataset(strategy, prepared.split.train, inputs)
     steps = min(full_steps, config.steps_per_epoch) if config.steps_per_epoch > 0 else full_steps
     train_counts = prepared.train_counts

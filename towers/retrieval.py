@@ -47,7 +47,13 @@ class TwoTowerModel(tfrs.Model):
       sampling_probability: [n + 1] probability that a movie appears as an in-batch candidate (its share
         of training positives); when given, logits are corrected by -log(p) (logQ, Yi et al. 2019).
       remove_accidental_hits: ignore in-batch negatives that are the query's own positive movie.
+      first_rated: [n + 1] int64 time of each movie's first training rating; when given, an in-batch
+        negative first rated after the query's time is left out of that query's softmax: it could not have
+        been the answer then, and pushing it down there would teach the towers that new movies are bad.
       metrics: factorized top-K metrics for evaluation (computed only when not training).
+
+    Both exclusions go to Retrieval as one `score_mask`: a single select over the [B, B] logits instead
+    of the task's own accidental-hit pass plus a second masking pass (~2 ms a step at batch 1024 here).
     """
 
     def __init__(
@@ -58,6 +64,7 @@ class TwoTowerModel(tfrs.Model):
         temperature: float = 0.05,
         sampling_probability: np.ndarray | None = None,
         remove_accidental_hits: bool = True,
+        first_rated: np.ndarray | None = None,
         metrics: list | None = None,
     ) -> None:
         super().__init__()
@@ -68,12 +75,25 @@ class TwoTowerModel(tfrs.Model):
             if sampling_probability is None
             else ConstantLookup(np.asarray(sampling_probability, np.float32), name="sampling_probability")
         )
-        self.task = tfrs.tasks.Retrieval(
-            loss=InBatchSoftmax(),
-            metrics=metrics,
-            temperature=temperature,
-            remove_accidental_hits=remove_accidental_hits,
+        self.first_rated = (
+            None if first_rated is None else ConstantLookup(np.asarray(first_rated, np.int64), name="first_rated")
         )
+        self.remove_accidental_hits = remove_accidental_hits
+        self.task = tfrs.tasks.Retrieval(loss=InBatchSoftmax(), metrics=metrics, temperature=temperature)
+
+    def score_mask(self, features: dict[str, tf.Tensor]) -> tf.Tensor | None:
+        """[B, B] bool, False where candidate j must not count as a negative of query i (None: keep all)."""
+        targets = features["target"]
+        keep = None
+        if self.remove_accidental_hits:
+            keep = tf.not_equal(targets[:, None], targets[None, :])
+        if self.first_rated is not None:
+            query_time = tf.cast(features["query_timestamp"], tf.int64)
+            available = self.first_rated(targets)[None, :] <= query_time[:, None]
+            keep = available if keep is None else keep & available
+        if keep is None:
+            return None
+        return keep | tf.eye(tf.shape(targets)[0], dtype=tf.bool)  # a query's own positive always counts
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         targets = features["target"]
@@ -87,4 +107,5 @@ class TwoTowerModel(tfrs.Model):
             candidate_ids=targets,
             compute_metrics=not training,
             compute_batch_metrics=False,
+            score_mask=self.score_mask(features),
         )

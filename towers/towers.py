@@ -141,9 +141,6 @@ class QueryTower(keras.Model):
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         movies = tf.cast(features["history_movies"], tf.int32)
         mask = tf.cast(movies > 0, tf.float32)
-        items = self.id_embedding(self.slots(movies))
-        if self.config.use_content_in_history:
-            items += self.content_projection(self.content(movies))
         query_timestamp = tf.cast(features["query_timestamp"], tf.int64)
         ages = tf.cast(
             tf.maximum(query_timestamp[:, None] - tf.cast(features["history_timestamps"], tf.int64), 0), tf.float32
@@ -151,7 +148,7 @@ class QueryTower(keras.Model):
         query_time = tf.cast(query_timestamp - EPOCH_START, tf.float32)
         ratings = (tf.cast(features["history_ratings"], tf.float32) - 3.5) / 1.5
         item_features = tf.stack([ratings * mask, tf.math.log1p(ages / SECONDS_PER_DAY) / 8.0 * mask], axis=-1)
-        pooled = self.pooling(items, item_features, mask)
+        pooled = self.pooling(self.history_items(movies), item_features, mask)
         count = tf.reduce_sum(mask, axis=1)
         mean_rating = tf.reduce_sum(ratings * mask, axis=1) / tf.maximum(count, 1.0)
         context = tf.stack(
@@ -164,3 +161,16 @@ class QueryTower(keras.Model):
             axis=-1,
         )
         return self.normalize(self.mlp(tf.concat([pooled, context], axis=-1)))
+
+    def history_items(self, movies: tf.Tensor) -> tf.Tensor:
+        """[B, N, id_dim] item vectors: id embedding (+ content projection) of each history movie.
+
+        Each distinct movie of the batch is looked up and projected once, then spread to its history
+        positions: the projection runs on ~U distinct rows instead of B x N, and the id embedding's gradient
+        has one row per distinct movie (fewer rows for the optimizer to merge and update).
+        """
+        distinct, position = tf.unique(tf.reshape(movies, [-1]))
+        rows = self.id_embedding(self.slots(distinct))
+        if self.config.use_content_in_history:
+            rows += self.content_projection(self.content(distinct))
+        return tf.gather(rows, tf.reshape(position, tf.shape(movies)))

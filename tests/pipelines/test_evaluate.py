@@ -12,7 +12,15 @@ from pipelines import evaluate, metrics
 from pipelines.errors import DataError
 from tests.conftest import run_module
 
-METHODS = ["planted_oracle", "popularity", "recent_popularity", "item_knn", "ease", "ials"]
+METHODS = [
+    "planted_oracle",
+    "planted_movies_history_taste",
+    "popularity",
+    "recent_popularity",
+    "item_knn",
+    "ease",
+    "ials",
+]
 
 
 def run_evaluate(*args: str) -> subprocess.CompletedProcess:

@@ -30,6 +30,12 @@ def test_the_oracle_is_the_ceiling_on_the_small_release(small_release: Path, tmp
     pop_recall = evaluate(pop, split.val, n, prepared.train_counts).means()["recall@20"]
     assert oracle_recall > pop_recall + 0.05, (oracle_recall, pop_recall)
 
+    # Knowing the movies but reading the user from the history: between popularity and the full oracle.
+    history_taste = planted.HistoryTasteOracle(oracle)
+    assert np.isfinite(history_taste.scores(first)[:, 1:]).all()
+    history_recall = evaluate(history_taste, split.val, n, prepared.train_counts).means()["recall@20"]
+    assert pop_recall < history_recall < oracle_recall, (pop_recall, history_recall, oracle_recall)
+
 
 def test_a_release_without_planted_truth(hand_release: Path, tmp_path: Path) -> None:
     prepared = prepare(PrepareConfig(data_dir=str(hand_release), cache_dir=str(tmp_path)), progress=False)

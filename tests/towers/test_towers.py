@@ -70,3 +70,40 @@ def test_loss_is_finite_and_logq_changes_it() -> None:
     a, b, c = (float(m.compute_loss(batch)) for m in (plain, same, corrected))
     assert np.isfinite(a) and np.isfinite(c)
     assert a == b and a != c  # same initialisation; only the -log(p) correction differs
+
+
+def test_future_negatives_leave_the_softmax() -> None:
+    batch = {**queries(), "target": tf.constant([1, 2, 3, 4], tf.int32), "weight": tf.ones(4)}
+    query_time = int(batch["query_timestamp"][0])
+    first_rated = np.zeros(MOVIES + 1, np.int64)
+    keras.utils.set_random_seed(0)
+    unmasked = build_model(tables(), TowerConfig(), TrainConfig(), None, first_rated)
+    first_rated[4] = query_time + 1  # movie 4 only appears after the other queries' time
+    keras.utils.set_random_seed(0)
+    masked = build_model(tables(), TowerConfig(), TrainConfig(), None, first_rated)
+
+    q, c = masked.query_tower(batch).numpy(), masked.candidate_tower(batch["target"]).numpy()
+    logits = q @ c.T / TrainConfig().temperature
+    np.testing.assert_allclose(float(unmasked.compute_loss(batch)), _softmax_loss(logits), rtol=1e-5)
+    logits[:3, 3] = -np.inf  # rows 0-2 cannot see movie 4 (row 3 keeps it: a positive always counts)
+    np.testing.assert_allclose(float(masked.compute_loss(batch)), _softmax_loss(logits), rtol=1e-5)
+
+
+def _softmax_loss(logits: np.ndarray) -> float:
+    """Mean in-batch softmax cross-entropy with the diagonal as the positives."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-np.mean(np.diag(log_softmax)))
+
+
+def test_history_items_read_each_distinct_movie_once() -> None:
+    model = build_model(tables(), TowerConfig(embedding_dim=8), TrainConfig(), None)
+    tower = model.query_tower
+    movies = tf.constant([[3, 5, 3, 0], [5, 7, 0, 0]], tf.int32)
+    expected = tower.id_embedding(tower.slots(movies)) + tower.content_projection(tower.content(movies))
+    with tf.GradientTape() as tape:
+        items = tower.history_items(movies)
+    np.testing.assert_allclose(items.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    gradient = tape.gradient(items, tower.id_embedding.embeddings)
+    assert isinstance(gradient, tf.IndexedSlices)
+    assert sorted(gradient.indices.numpy().tolist()) == [0, 3, 5, 7]  # one row per distinct movie
