@@ -32,14 +32,17 @@ DEMO = {
     "train": TrainConfig(epochs=10, patience=3),
 }
 VARIANTS = {
-    "default (genome AE, weighted pooling, logQ, all positives)": {},
+    "default (genome AE, weighted pooling, chunks of 8, logQ, future negatives masked, weighted positives)": {},
     "genome PCA instead of AE": {"genome": {"genome_encoder": "pca"}},
     "no genome": {"genome": {"genome_encoder": "none"}},
-    "attention pooling": {"towers": {"pooling": "attention"}},
+    "attention pooling (independent examples)": {"towers": {"pooling": "attention"}, "input": {"chunk_length": 0}},
+    "independent examples instead of chunks": {"input": {"chunk_length": 0}},
+    "future negatives kept": {"train": {"mask_future_negatives": False}},
     "logQ off": {"train": {"logq": False}},
     "positives: liked only": {"input": {"positives": "liked"}},
-    "positives: rating-weighted": {"input": {"positives": "weighted"}},
-    "shared id embedding": {"towers": {"share_id_embedding": True}},
+    "positives: all, unweighted": {"input": {"positives": "all"}},
+    "separate id embeddings per tower": {"towers": {"share_id_embedding": False}},
+    "no content in history items": {"towers": {"use_content_in_history": False}},
 }
 METRICS = ("recall@20", "ndcg@10", "recall@100")
 

@@ -65,6 +65,12 @@ def define_train_flags() -> None:
     flags.DEFINE_integer("history_length", 50, "Ratings of history the query tower sees (most recent first).")
     flags.DEFINE_integer("batch_size", 1024, "Training examples per step (also the in-batch negatives).")
     flags.DEFINE_enum("positives", "weighted", ["all", "liked", "weighted"], "Which training ratings are targets.")
+    flags.DEFINE_integer(
+        "chunk_length",
+        8,
+        "Train on runs of this many consecutive ratings (their histories "
+        "overlap and are read once); 0 = independent examples (needed by attention pooling).",
+    )
     flags.DEFINE_integer("seed", 0, "Seed of initialisation and shuffling.")
     flags.DEFINE_integer("embedding_dim", 64, "Size of user and movie embeddings.")
     flags.DEFINE_integer("id_dim", 64, "Size of movie-id embeddings inside the towers.")

@@ -1,10 +1,19 @@
 """tf.data input: (a user's history before a rating -> that rating's movie) examples, built on the fly.
 
 Nothing is materialised per example: the per-user, time-ordered training arrays (pipelines.split
-Interactions) live once in memory, the dataset yields shuffled batches of target positions, and one
-vectorised gather per batch turns positions into the last `history_length` ratings before each target
-(most recent first, strictly earlier in the protocol's (timestamp, movieId) order, never crossing into
-another user's row). Training arrays end before T_val, so no example can contain a later rating.
+Interactions) live once in memory and every batch is gathered from them. A history is the last
+`history_length` ratings before its target, strictly earlier in the protocol's (timestamp, movieId)
+order, never crossing into another user's row. Training arrays end before T_val, so no example can
+contain a later rating. Two layouts of the same examples:
+
+- chunks (the default, `chunk_length` > 0): a batch is a set of shuffled runs ("chunks") of
+  `chunk_length` consecutive positions of the flat arrays, each with the `history_length` ratings before
+  it (its context). Consecutive ratings of a user share most of their history, so the context is read
+  once per chunk and each target's history is a band of it (`history_mask`): ~(L + N) / L rating
+  lookups per example instead of N. Targets of one chunk usually belong to one user; the loss leaves a
+  user's other targets out of their negatives (they are movies the user did rate).
+- independent examples (`chunk_length` = 0): shuffled target positions, each with its own gathered
+  history (most recent first): the layout serving uses, and the one attention pooling needs.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ class InputConfig:
       batch_size: examples per step (and in-batch negatives per query).
       positives: which training ratings are targets: "all", "liked" (rating >= 4) or "weighted" (all,
         with loss weight rating / 5).
+      chunk_length: consecutive ratings per chunk (batch_size must be a multiple); 0 = independent examples.
       seed: shuffling seed; the same seed gives the same batches.
     """
 
     history_length: int = 50
     batch_size: int = 1024
     positives: str = "weighted"
+    chunk_length: int = 8
     seed: int = 0
 
 
@@ -75,16 +86,19 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
                      batch_size: int | None = None) -> tuple[tf.data.Dataset, int]:  # fmt: skip
     """An endless dataset of training batches, reshuffled every epoch, and the number of steps per epoch.
 
-    Each element is a dict: history_movies int32 [B, N], history_ratings float32 [B, N],
-    history_timestamps int64 [B, N], query_timestamp int64 [B], target int32 [B], weight float32 [B].
+    Independent examples (chunk_length 0): each element is a dict of history_movies int32 [B, N],
+    history_ratings float32 [B, N], history_timestamps int64 [B, N], query_timestamp int64 [B],
+    target int32 [B], weight float32 [B]. Chunks: see `chunk_dataset`.
 
     Args:
       train: training ratings grouped by user.
-      config: history length, batch size, positives, seed.
-      shard: (index, count): this input pipeline takes every count-th target (multi-worker training).
+      config: history length, batch size, positives, chunk length, seed.
+      shard: (index, count): this input pipeline takes every count-th target or chunk (multi-worker training).
       batch_size: per-pipeline batch size when it differs from config.batch_size (the global one).
     """
     batch = batch_size or config.batch_size
+    if config.chunk_length > 0:
+        return chunk_dataset(train, config, shard=shard, batch_size=batch)
     positions = target_positions(train, config.positives)[shard[0] :: shard[1]]
     steps = len(positions) // batch
     if steps == 0:
@@ -117,6 +131,87 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
             "query_timestamp": tf.gather(timestamps, target),
             "target": tf.gather(movies, target),
             "weight": weight,
+        }
+
+    dataset = (
+        tf.data.Dataset.range(2**40)
+        .flat_map(epoch_batches)
+        .map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return dataset, steps
+
+
+def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int, int] = (0, 1),
+                  batch_size: int | None = None) -> tuple[tf.data.Dataset, int]:  # fmt: skip
+    """Batches of C = batch / L chunks of L = chunk_length consecutive training positions, and steps per epoch.
+
+    Each element is a dict, with N = history_length:
+      context_movies int32 [C, N + L], context_ratings float32, context_timestamps int64: the chunk's
+        positions and the N before it (padding where they fall outside the arrays);
+      history_mask bool [C, L, N + L]: target i's history, the context positions strictly before it,
+        at most N back and in the target's own user row;
+      target int32 [C, L], query_timestamp int64 [C, L], weight float32 [C, L] (0 for the positions past
+        the end of the arrays and for non-positives), user int64 [C, L] (the row start: a user key).
+    """
+    batch = batch_size or config.batch_size
+    length, history = config.chunk_length, config.history_length
+    if config.positives not in POSITIVES:
+        raise ValueError(f"positives must be one of {POSITIVES}, got {config.positives!r}")
+    if batch % length:
+        raise ValueError(f"batch_size {batch} must be a multiple of chunk_length {length}")
+    per_batch, total = batch // length, len(train.movies)
+    chunks = np.arange(-(-total // length), dtype=np.int64)[shard[0] :: shard[1]]
+    steps = len(chunks) // per_batch
+    if steps == 0:
+        raise ValueError(f"{total} training ratings make fewer than one batch of {per_batch} chunks of {length}")
+    movies = tf.constant(train.movies, tf.int32)
+    ratings = tf.constant(train.ratings, tf.float32)
+    timestamps = tf.constant(train.timestamps, tf.int64)
+    starts = tf.constant(np.repeat(train.offsets[:-1], np.diff(train.offsets)), tf.int64)
+    chunk_ids = tf.constant(chunks)
+    last = tf.constant(len(chunks) - 1, tf.int64)
+    targets_in_chunk = tf.range(length, dtype=tf.int64)
+    context_in_chunk = tf.range(-history, length, dtype=tf.int64)
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        seed = tf.stack([tf.constant(config.seed, tf.int64), epoch])
+        order = tf.data.Dataset.range(steps * per_batch).batch(per_batch, drop_remainder=True)
+        return order.map(lambda i: tf.gather(chunk_ids, tf.random.experimental.index_shuffle(i, seed, last)))
+
+    def features(chunk: tf.Tensor) -> dict[str, tf.Tensor]:
+        first = chunk[:, None] * length
+        target = first + targets_in_chunk[None, :]  # [C, L]
+        context = first + context_in_chunk[None, :]  # [C, N + L]
+        in_arrays = (context >= 0) & (context < total)
+        real = target < total
+        target = tf.minimum(target, total - 1)
+        context = tf.clip_by_value(context, 0, total - 1)
+        user = tf.gather(starts, target)
+        before = context[:, None, :] < target[:, :, None]
+        history_mask = (
+            before
+            & (context[:, None, :] >= target[:, :, None] - history)
+            & (context[:, None, :] >= user[:, :, None])
+            & in_arrays[:, None, :]
+            & real[:, :, None]
+        )
+        rating = tf.gather(ratings, target)
+        if config.positives == "weighted":
+            weight = rating / 5.0
+        elif config.positives == "liked":
+            weight = tf.cast(rating >= RELEVANT_RATING, tf.float32)
+        else:
+            weight = tf.ones_like(rating)
+        return {
+            "context_movies": tf.where(in_arrays, tf.gather(movies, context), 0),
+            "context_ratings": tf.where(in_arrays, tf.gather(ratings, context), 0.0),
+            "context_timestamps": tf.where(in_arrays, tf.gather(timestamps, context), tf.constant(0, tf.int64)),
+            "history_mask": history_mask,
+            "target": tf.gather(movies, target),
+            "query_timestamp": tf.gather(timestamps, target),
+            "weight": weight * tf.cast(real, tf.float32),
+            "user": user,
         }
 
     dataset = (

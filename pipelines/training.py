@@ -217,6 +217,8 @@ def train(
     export_config=None,
 ) -> dict:
     """Fits the model with validation after each epoch; returns (and writes) the final metrics."""
+    if inputs.chunk_length > 0 and towers.pooling != "weighted":
+        raise ValueError(f"pooling={towers.pooling!r} needs independent examples: set chunk_length=0")
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, out_dir = worker_dir(strategy, Path(config.model_dir))
     out_dir.mkdir(parents=True, exist_ok=True)

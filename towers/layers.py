@@ -61,9 +61,12 @@ class WeightedMeanPooling(keras.layers.Layer):
         self.score = keras.layers.Dense(1, kernel_initializer="zeros")
 
     def call(self, items: tf.Tensor, features: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        return tf.einsum("bn,bnd->bd", self.item_weights(features, mask), items)
+
+    def item_weights(self, features: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        """[..., N] weights of the items (features [..., N, F]), summing to 1 over the last axis (0 if empty)."""
         weights = tf.nn.softplus(self.score(features)[..., 0] + 0.5413) * mask  # softplus(0.5413) = 1
-        total = tf.reduce_sum(weights, axis=1, keepdims=True)
-        return tf.einsum("bn,bnd->bd", weights / tf.maximum(total, 1e-6), items)
+        return weights / tf.maximum(tf.reduce_sum(weights, axis=-1, keepdims=True), 1e-6)
 
 
 @keras.utils.register_keras_serializable("towers")

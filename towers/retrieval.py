@@ -52,7 +52,8 @@ class TwoTowerModel(tfrs.Model):
         been the answer then, and pushing it down there would teach the towers that new movies are bad.
       metrics: factorized top-K metrics for evaluation (computed only when not training).
 
-    Both exclusions go to Retrieval as one `score_mask`: a single select over the [B, B] logits instead
+    Chunk batches (pipelines.input) also leave a user's other targets and the padding positions out.
+    All exclusions go to Retrieval as one `score_mask`: a single select over the [B, B] logits instead
     of the task's own accidental-hit pass plus a second masking pass (~2 ms a step at batch 1024 here).
     """
 
@@ -91,14 +92,22 @@ class TwoTowerModel(tfrs.Model):
             query_time = tf.cast(features["query_timestamp"], tf.int64)
             available = self.first_rated(targets)[None, :] <= query_time[:, None]
             keep = available if keep is None else keep & available
+        if "user" in features:  # chunk batches: a user's other targets are movies they did rate; padding is none
+            others = tf.not_equal(features["user"][:, None], features["user"][None, :]) & (features["weight"] > 0)
+            keep = others if keep is None else keep & others
         if keep is None:
             return None
         return keep | tf.eye(tf.shape(targets)[0], dtype=tf.bool)  # a query's own positive always counts
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        if "history_mask" in features:  # a chunk batch (pipelines.input): one query per target position
+            queries = self.query_tower.call_on_chunks(features)
+            features = {k: tf.reshape(features[k], [-1]) for k in ("target", "query_timestamp", "weight", "user")}
+        else:
+            queries = self.query_tower(features, training=training)
         targets = features["target"]
         return self.task(
-            self.query_tower(features, training=training),
+            queries,
             self.candidate_tower(targets, training=training),
             sample_weight=features.get("weight"),
             candidate_sampling_probability=(

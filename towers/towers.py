@@ -22,6 +22,7 @@ from towers.layers import (
     SECONDS_PER_YEAR,
     ConstantLookup,
     L2Normalize,
+    WeightedMeanPooling,
 )
 
 
@@ -142,15 +143,42 @@ class QueryTower(keras.Model):
         movies = tf.cast(features["history_movies"], tf.int32)
         mask = tf.cast(movies > 0, tf.float32)
         query_timestamp = tf.cast(features["query_timestamp"], tf.int64)
-        ages = tf.cast(
-            tf.maximum(query_timestamp[:, None] - tf.cast(features["history_timestamps"], tf.int64), 0), tf.float32
+        ratings, item_features = item_features_of(
+            features["history_ratings"], features["history_timestamps"], query_timestamp[:, None], mask
         )
-        query_time = tf.cast(query_timestamp - EPOCH_START, tf.float32)
-        ratings = (tf.cast(features["history_ratings"], tf.float32) - 3.5) / 1.5
-        item_features = tf.stack([ratings * mask, tf.math.log1p(ages / SECONDS_PER_DAY) / 8.0 * mask], axis=-1)
         pooled = self.pooling(self.history_items(movies), item_features, mask)
+        return self.embed(pooled, ratings, mask, query_timestamp)
+
+    def call_on_chunks(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        """The embedding `call` gives, for every target of a chunk batch (pipelines.input): [C * L, dim].
+
+        The chunk's context items are computed once and each target pools its band of them
+        (history_mask); the same weights, features and MLP as `call`, so training on chunks trains the
+        tower that serves single histories.
+        """
+        if not isinstance(self.pooling, WeightedMeanPooling):
+            raise ValueError("chunked training needs pooling='weighted' (use chunk_length=0 for attention pooling)")
+        mask = tf.cast(features["history_mask"], tf.float32)  # [C, L, M]
+        query_timestamp = tf.cast(features["query_timestamp"], tf.int64)  # [C, L]
+        ratings, item_features = item_features_of(
+            features["context_ratings"][:, None, :],
+            features["context_timestamps"][:, None, :],
+            query_timestamp[:, :, None],
+            mask,
+        )
+        items = self.history_items(tf.cast(features["context_movies"], tf.int32))  # [C, M, D]
+        pooled = tf.einsum("clm,cmd->cld", self.pooling.item_weights(item_features, mask), items)
+
+        def flat(x: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
+
+        return self.embed(flat(pooled), flat(ratings), flat(mask), flat(query_timestamp))
+
+    def embed(self, pooled: tf.Tensor, ratings: tf.Tensor, mask: tf.Tensor, query_timestamp: tf.Tensor) -> tf.Tensor:
+        """Pooled history [B, D] + history summary and query time -> unit embedding [B, embedding_dim]."""
         count = tf.reduce_sum(mask, axis=1)
-        mean_rating = tf.reduce_sum(ratings * mask, axis=1) / tf.maximum(count, 1.0)
+        mean_rating = tf.reduce_sum(ratings, axis=1) / tf.maximum(count, 1.0)
+        query_time = tf.cast(query_timestamp - EPOCH_START, tf.float32)
         context = tf.stack(
             [
                 query_time / SECONDS_PER_YEAR / 30.0,
@@ -163,14 +191,30 @@ class QueryTower(keras.Model):
         return self.normalize(self.mlp(tf.concat([pooled, context], axis=-1)))
 
     def history_items(self, movies: tf.Tensor) -> tf.Tensor:
-        """[B, N, id_dim] item vectors: id embedding (+ content projection) of each history movie.
+        """[..., id_dim] item vectors of a tensor of movies: id embedding (+ content projection).
 
-        Each distinct movie of the batch is looked up and projected once, then spread to its history
-        positions: the projection runs on ~U distinct rows instead of B x N, and the id embedding's gradient
-        has one row per distinct movie (fewer rows for the optimizer to merge and update).
+        On one replica each distinct movie of the batch is looked up and projected once, then spread to
+        its positions: the projection runs on the distinct rows only, and the id embedding's gradient has
+        one row per distinct movie (fewer rows for the optimizer to merge and update). Several replicas
+        all-gather sparse gradients, which needs the same row count on each, so there every position
+        gets its own row.
         """
-        distinct, position = tf.unique(tf.reshape(movies, [-1]))
+        flat = tf.reshape(movies, [-1])
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            distinct, position = flat, tf.range(tf.size(flat))
+        else:
+            distinct, position = tf.unique(flat)
         rows = self.id_embedding(self.slots(distinct))
         if self.config.use_content_in_history:
             rows += self.content_projection(self.content(distinct))
         return tf.gather(rows, tf.reshape(position, tf.shape(movies)))
+
+
+def item_features_of(
+    ratings: tf.Tensor, timestamps: tf.Tensor, query_timestamp: tf.Tensor, mask: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(centred ratings, pooling features [..., 2]: rating and log age in days at the query time), both
+    zero where mask is 0; the inputs broadcast to mask's shape."""
+    ages = tf.cast(tf.maximum(query_timestamp - tf.cast(timestamps, tf.int64), 0), tf.float32)
+    ratings = (tf.cast(ratings, tf.float32) - 3.5) / 1.5 * mask
+    return ratings, tf.stack([ratings, tf.math.log1p(ages / SECONDS_PER_DAY) / 8.0 * mask], axis=-1)

@@ -95,7 +95,7 @@ def test_a_tiny_model_over_fits_a_data_set_whose_answer_is_known(tmp_path: Path)
     keras.utils.set_random_seed(0)
     towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32, id_dropout=0.0)
     model = build_model(tables, towers, TrainConfig(learning_rate=0.02, temperature=0.1, steps_per_execution=1), None)
-    dataset, steps = training_dataset(train_rows, InputConfig(history_length=10, batch_size=batch))
+    dataset, steps = training_dataset(train_rows, InputConfig(history_length=10, batch_size=batch, chunk_length=0))
     history = model.fit(dataset, steps_per_epoch=steps, epochs=15, verbose=0).history["loss"]
     assert history[-1] < np.log(batch / groups) + 0.3 < np.log(batch), history  # from log(64) to ~log(8)
     recommender = TowerRecommender(model.query_tower, model.candidate_tower, n, 10)
