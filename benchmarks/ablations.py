@@ -37,6 +37,7 @@ VARIANTS = {
     "no genome": {"genome": {"genome_encoder": "none"}},
     "attention pooling (independent examples)": {"towers": {"pooling": "attention"}, "input": {"chunk_length": 0}},
     "independent examples instead of chunks": {"input": {"chunk_length": 0}},
+    "chunks of 32": {"input": {"chunk_length": 32}},
     "future negatives kept": {"train": {"mask_future_negatives": False}},
     "logQ off": {"train": {"logq": False}},
     "positives: liked only": {"input": {"positives": "liked"}},

@@ -1,6 +1,6 @@
 """Benchmark: training examples/s of the default model on ml-latest shapes, against the naive TFRS peer.
 
-    python -m benchmarks.train_throughput [--steps=320] [--peer=../shared/bench/naive_tfrs.py]
+    python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--peer=../shared/bench/naive_tfrs.py]
 
 Both run in this session, one after the other, each in its own process: the peer
 (`naive_tfrs.py --history 50 --batch 4096 --batches 60`, a tutorial-style loop) and this project's
@@ -21,12 +21,13 @@ from pathlib import Path
 from absl import app, flags
 
 from benchmarks.measure import run_measured
+from pipelines.input import InputConfig
 
 FLAGS = flags.FLAGS
 DEFAULT_PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_tfrs.py"
 
 
-def ours_main(steps: int, batch_size: int, ratings: int) -> None:
+def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int) -> None:
     """Runs in the child process: times `steps` training steps after a warm-up."""
     import time
 
@@ -55,7 +56,7 @@ def ours_main(steps: int, batch_size: int, ratings: int) -> None:
         year_buckets=rng.integers(0, 26, movies + 1).astype(np.int32),
         title_tokens=rng.integers(0, 20_000, (movies + 1, 8)).astype(np.int32),
     )
-    inputs = InputConfig(batch_size=batch_size)
+    inputs = InputConfig(batch_size=batch_size, chunk_length=chunk_length)
     probability = np.bincount(train.movies, minlength=movies + 1) / ratings + 1e-9
     first_rated = np.full(movies + 1, train.timestamps[-1], np.int64)
     np.minimum.at(first_rated, train.movies, train.timestamps)
@@ -88,6 +89,7 @@ def main(argv: list[str]) -> None:
             f"--steps={FLAGS.steps}",
             f"--batch_size={FLAGS.batch_size}",
             f"--ratings={FLAGS.ratings}",
+            f"--chunk_length={FLAGS.chunk_length}",
         ]
     )
     peer_rate = float(re.search(r"examples_per_s=([\d.]+)", peer.stdout).group(1))
@@ -102,6 +104,7 @@ def main(argv: list[str]) -> None:
         "ours_peak_rss_gb": round(ours.peak_rss_gb, 2),
         "naive_peak_rss_gb": round(peer.peak_rss_gb, 2),
         "batch_size": FLAGS.batch_size,
+        "chunk_length": FLAGS.chunk_length,
         "history": 50,
     }
     print(f"naive TFRS (batch 4096): {peer_rate:>10,.0f} examples/s")
@@ -115,6 +118,13 @@ if __name__ == "__main__":
     flags.DEFINE_integer("steps", 320, "Timed training steps.")
     flags.DEFINE_integer("batch_size", 1024, "Training batch size of this project's run.")
     flags.DEFINE_integer("ratings", 5_000_000, "Ratings in the synthetic per-user arrays.")
+    flags.DEFINE_integer(
+        "chunk_length", InputConfig().chunk_length, "Training chunk length (0 = independent examples)."
+    )
     flags.DEFINE_string("peer", str(DEFAULT_PEER), "Path of naive_tfrs.py.")
-    app.run(lambda argv: ours_main(FLAGS.steps, FLAGS.batch_size, FLAGS.ratings) if FLAGS.child else main(argv))
+    app.run(
+        lambda argv: (
+            ours_main(FLAGS.steps, FLAGS.batch_size, FLAGS.ratings, FLAGS.chunk_length) if FLAGS.child else main(argv)
+        )
+    )
     sys.exit(0)
