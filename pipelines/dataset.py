@@ -68,7 +68,13 @@ def _flatten(prefix: str, obj: object, arrays: dict, strings: dict) -> None:
 
 
 def save(prepared: Prepared, folder: Path) -> None:
-    """Writes `prepared` to `folder` atomically (a temporary sibling renamed into place)."""
+    """Writes `prepared` to `folder` atomically (a temporary sibling renamed into place).
+
+    Processes preparing the same data at once (the workers of a multi-worker run) each write their own
+    temporary folder; the first rename wins and the others discard theirs, so a folder another process
+    may be reading is never deleted. A folder without strings.json (written last) is an incomplete
+    leftover and is replaced.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
     strings: dict[str, object] = {}
@@ -80,12 +86,21 @@ def save(prepared: Prepared, folder: Path) -> None:
         for key, array in arrays.items():
             np.save(tmp / f"{key}.npy", np.ascontiguousarray(array))
         (tmp / "strings.json").write_text(json.dumps(strings, ensure_ascii=False))
-        if folder.exists():
+        if folder.exists() and not _complete(folder):
             shutil.rmtree(folder)
-        os.replace(tmp, folder)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not _complete(folder):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process wrote the same data first: keep theirs
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "strings.json").exists()
 
 
 def load(folder: Path) -> Prepared:

@@ -52,3 +52,17 @@ def test_failed_save_leaves_nothing(tiny_release: Path, tmp_path: Path, monkeypa
     with pytest.raises(OSError, match="disk full"):
         dataset.save(prepared, tmp_path / "cache")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_writer_keeps_the_first_writers_folder(tiny_release: Path, tmp_path: Path) -> None:
+    # Two processes preparing the same data at once: the later rename must not delete what the first
+    # wrote (the first may already be reading it, memory-mapped).
+    prepared = build(tiny_release, PrepareConfig())
+    dataset.save(prepared, tmp_path / "cache")
+    written = {p.name: p.stat().st_ino for p in (tmp_path / "cache").iterdir()}
+    dataset.save(prepared, tmp_path / "cache")
+    assert {p.name: p.stat().st_ino for p in (tmp_path / "cache").iterdir()} == written  # the same files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+    (tmp_path / "cache" / "strings.json").unlink()  # an incomplete leftover is replaced
+    dataset.save(prepared, tmp_path / "cache")
+    assert_same(prepared, dataset.load(tmp_path / "cache"))
