@@ -40,7 +40,7 @@ VARIANTS = {
     "chunks of 32": {"input": {"chunk_length": 32}},
     "future negatives kept": {"train": {"mask_future_negatives": False}},
     "logQ off": {"train": {"logq": False}},
-    "positives: liked only": {"input": {"positives": "liked"}},
+    "positives: liked only (independent examples)": {"input": {"positives": "liked", "chunk_length": 0}},
     "positives: all, unweighted": {"input": {"positives": "all"}},
     "separate id embeddings per tower": {"towers": {"share_id_embedding": False}},
     "no content in history items": {"towers": {"use_content_in_history": False}},

@@ -18,7 +18,6 @@ recall@20; writes the figures as JSON to --out.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -29,8 +28,7 @@ from absl import app, flags
 from pipelines import cli, planted
 from pipelines.evaluation import Queries, evaluate
 from pipelines.prepare import PrepareConfig, Prepared, prepare
-from pipelines.training import first_rated
-from towers.layers import SECONDS_PER_YEAR
+from pipelines.synthetic_world import YEAR_S
 
 FLAGS = flags.FLAGS
 
@@ -52,9 +50,8 @@ class PlantedFactors:
 
 
 def with_popularity(oracle: planted.PlantedOracle, log_popularity: np.ndarray) -> planted.PlantedOracle:
-    changed = copy.copy(oracle)
-    changed.log_popularity = log_popularity.astype(np.float32)
-    return changed
+    """The oracle with other popularity weights (its per-cluster released mass recomputed from them)."""
+    return planted.PlantedOracle(oracle.world, oracle.internal_movie, oracle.internal_user, np.exp(log_popularity))
 
 
 def variants(prepared: Prepared, oracle: planted.PlantedOracle) -> dict[str, object]:
@@ -62,7 +59,7 @@ def variants(prepared: Prepared, oracle: planted.PlantedOracle) -> dict[str, obj
     cold = counts == 0
     mean_weight = np.log(np.mean(np.exp(oracle.log_popularity)))
     unknown_cold = np.where(cold, mean_weight, oracle.log_popularity)
-    years = (prepared.split.t_val - first_rated(prepared)[1:]) / SECONDS_PER_YEAR
+    years = (prepared.split.t_val - prepared.first_rated[1:]) / YEAR_S
     no_drift = dataclasses.replace(oracle.world, user_span=np.full_like(oracle.world.user_span, 2**62))
     return {
         "planted oracle (the whole truth)": oracle,

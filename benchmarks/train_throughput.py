@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 DEFAULT_PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_tfrs.py"
 
 
-def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int) -> None:
+def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, profile: bool) -> None:
     """Runs in the child process: times `steps` training steps after a warm-up."""
     import time
 
@@ -82,7 +82,7 @@ def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int) -> N
     steady = (len(ends) - 1) * per_call * batch_size / (ends[-1] - ends[0])
     print(f"ours examples_per_s={rate:.0f} steady_examples_per_s={steady:.0f} history={inputs.history_length} "
           f"batch={batch_size}")  # fmt: skip
-    if FLAGS.profile:
+    if profile:
         print(json.dumps(step_profile(model, next(iter(dataset)))))
 
 
@@ -224,7 +224,7 @@ if __name__ == "__main__":
         if FLAGS.peer_child:
             peer_main(FLAGS.peer)
         elif FLAGS.child:
-            ours_main(FLAGS.steps, FLAGS.batch_size, FLAGS.ratings, FLAGS.chunk_length)
+            ours_main(FLAGS.steps, FLAGS.batch_size, FLAGS.ratings, FLAGS.chunk_length, FLAGS.profile)
         else:
             main(argv)
 

@@ -35,6 +35,14 @@ class Prepared:
         """[n + 1] training ratings per movie index (popularity seen before T_val)."""
         return np.bincount(self.split.train.movies, minlength=self.catalog.num_movies + 1)
 
+    @property
+    def first_rated(self) -> np.ndarray:
+        """[n + 1] int64 time of each movie's first training rating (T_val for movies not rated before it)."""
+        train = self.split.train
+        first = np.full(self.catalog.num_movies + 1, self.split.t_val, np.int64)
+        np.minimum.at(first, train.movies, train.timestamps)
+        return first
+
 
 def fingerprint(files: list[Path], params: dict) -> str:
     """Hash of the inputs' names, sizes, modification times and first/last MiB, plus the parameters."""
@@ -87,7 +95,7 @@ def save(prepared: Prepared, folder: Path) -> None:
             np.save(tmp / f"{key}.npy", np.ascontiguousarray(array))
         (tmp / "strings.json").write_text(json.dumps(strings, ensure_ascii=False))
         if folder.exists() and not _complete(folder):
-            shutil.rmtree(folder)
+            shutil.rmtree(folder, ignore_errors=True)  # another writer may be removing it too
         try:
             os.replace(tmp, folder)
         except OSError:

@@ -37,7 +37,8 @@ class InputConfig:
       batch_size: examples per step (and in-batch negatives per query).
       positives: which training ratings are targets: "all", "liked" (rating >= 4) or "weighted" (all,
         with loss weight rating / 5).
-      chunk_length: consecutive ratings per chunk (batch_size must be a multiple); 0 = independent examples.
+      chunk_length: consecutive ratings per chunk (batch_size must be a multiple); 0 = independent examples
+        (needed by positives="liked" and attention pooling).
       seed: shuffling seed; the same seed gives the same batches.
     """
 
@@ -156,8 +157,8 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
     """
     batch = batch_size or config.batch_size
     length, history = config.chunk_length, config.history_length
-    if config.positives not in POSITIVES:
-        raise ValueError(f"positives must be one of {POSITIVES}, got {config.positives!r}")
+    if config.positives not in ("all", "weighted"):
+        raise ValueError(f"chunks take positives 'all' or 'weighted', got {config.positives!r} (chunk_length=0)")
     if batch % length:
         raise ValueError(f"batch_size {batch} must be a multiple of chunk_length {length}")
     per_batch, total = batch // length, len(train.movies)
@@ -197,12 +198,7 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
             & real[:, :, None]
         )
         rating = tf.gather(ratings, target)
-        if config.positives == "weighted":
-            weight = rating / 5.0
-        elif config.positives == "liked":
-            weight = tf.cast(rating >= RELEVANT_RATING, tf.float32)
-        else:
-            weight = tf.ones_like(rating)
+        weight = rating / 5.0 if config.positives == "weighted" else tf.ones_like(rating)
         return {
             "context_movies": tf.where(in_arrays, tf.gather(movies, context), 0),
             "context_ratings": tf.where(in_arrays, tf.gather(ratings, context), 0.0),

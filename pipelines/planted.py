@@ -37,14 +37,22 @@ class PlantedOracle:
 
     name = "planted_oracle"
 
-    def __init__(self, world: World, internal_movie: np.ndarray, internal_user: dict[int, int]) -> None:
-        """internal_movie: [n] the World's movie of dense indices 1..n; internal_user: userId -> World user."""
+    def __init__(
+        self,
+        world: World,
+        internal_movie: np.ndarray,
+        internal_user: dict[int, int],
+        popularity: np.ndarray | None = None,
+    ) -> None:
+        """internal_movie: [n] the World's movie of dense indices 1..n; internal_user: userId -> World user;
+        popularity: [n] sampling weights to use instead of the planted ones (the ceiling study)."""
         self.world = world
         self.internal_movie = internal_movie
         self.internal_user = internal_user
         w = world
+        popularity = w.movie_popularity[internal_movie] if popularity is None else np.asarray(popularity)
         self.cluster = w.movie_cluster[internal_movie]
-        self.log_popularity = np.log(w.movie_popularity[internal_movie]).astype(np.float32)
+        self.log_popularity = np.log(popularity).astype(np.float32)
         self.release = w.movie_release[internal_movie]
         self.factors = w.movie_factors[internal_movie].astype(np.float32)
         self.quality = w.movie_quality[internal_movie].astype(np.float32)
@@ -57,7 +65,7 @@ class PlantedOracle:
             members = np.flatnonzero(self.cluster == c)
             order = np.argsort(self.release[members], kind="stable")
             self.cluster_release.append(self.release[members][order])
-            mass = w.movie_popularity[internal_movie][members][order]
+            mass = popularity[members][order]
             self.cluster_mass.append(np.concatenate([[0.0], np.cumsum(mass)]))
 
     def released_mass(self, times: np.ndarray) -> np.ndarray:
@@ -95,7 +103,7 @@ class PlantedOracle:
 
 
 class HistoryTasteOracle:
-    """The planted movies with the user's taste read from the query history: the ceiling of a history model.
+    """The planted movies with the user's taste read from the query history: the reference for a history model.
 
     It scores like PlantedOracle and knows every movie as the generator does (cluster, popularity,
     release time, quality, factors), but not the user: the cluster affinities are the history's cluster
@@ -103,7 +111,8 @@ class HistoryTasteOracle:
     catalog's cluster shares; the taste is the normalised weighted mean of the history's movie factors;
     the rating bias is 0. A model that sees only ratings cannot know a user better than their history
     says, and must learn the movies from ratings as well, so this is the reachable reference for the
-    two-tower model (PlantedOracle also knows each user's true drifting taste). DECAY_DAYS and
+    two-tower model (PlantedOracle also knows each user's true drifting taste). It is not a strict
+    ceiling: a better estimate of the user than recency-weighted counts could beat it. DECAY_DAYS and
     PRIOR_WEIGHT were the best of {30, 180, 720 days, no decay} x {0.3, 1} on the demo's validation window.
     """
 

@@ -39,7 +39,8 @@ class TrainConfig:
     model_dir: where everything is written (and resumed from).
     epochs: maximum epochs; steps_per_epoch: cap on steps per epoch (0 = a full pass over the targets).
     learning_rate: Adam learning rate.  temperature: softmax temperature over cosines.
-    logq: correct in-batch negatives by their sampling probability.  remove_accidental_hits: see TFRS.
+    logq: correct in-batch negatives by their sampling probability.
+    remove_accidental_hits: leave in-batch copies of a query's own positive movie out of its negatives.
     mask_future_negatives: leave out of a query's softmax the in-batch movies first rated after its time.
     patience: epochs without a better validation `monitor` before stopping.
     monitor: protocol metric for early stopping (recall@20 by default).
@@ -129,17 +130,9 @@ def popularity_features(prepared: Prepared) -> np.ndarray:
     """[n + 1, 3] per movie from training ratings only: log count, years on the catalog before T_val
     (first training rating to T_val; 0 for unseen movies) and log ratings per year."""
     counts = prepared.train_counts.astype(np.float64)
-    years = (prepared.split.t_val - first_rated(prepared)) / SECONDS_PER_YEAR
+    years = (prepared.split.t_val - prepared.first_rated) / SECONDS_PER_YEAR
     rate = np.log1p(counts / np.maximum(years, 1 / 12))
     return np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
-
-
-def first_rated(prepared: Prepared) -> np.ndarray:
-    """[n + 1] int64 time of each movie's first training rating (T_val for movies not rated before it)."""
-    train = prepared.split.train
-    first = np.full(prepared.catalog.num_movies + 1, prepared.split.t_val, np.int64)
-    np.minimum.at(first, train.movies, train.timestamps)
-    return first
 
 
 def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:
@@ -200,7 +193,8 @@ def restore_model(model_dir: Path) -> TwoTowerModel:
     config = json.loads((model_dir / "config.json").read_text())
     with np.load(model_dir / "tables.npz") as z:
         tables = MovieTables(**{f.name: z[f.name] for f in dataclasses.fields(MovieTables)})
-        probability, first = z["probability"], z["first_rated"]
+        probability = z["probability"]
+        first = z["first_rated"] if "first_rated" in z.files else None  # folders from before the mask
     model = build_model(tables, TowerConfig(**config["towers"]), TrainConfig(**config["train"]), probability, first)
     model.load_weights(str(model_dir / "weights" / "model")).expect_partial()
     return model
@@ -219,6 +213,8 @@ def train(
     """Fits the model with validation after each epoch; returns (and writes) the final metrics."""
     if inputs.chunk_length > 0 and towers.pooling != "weighted":
         raise ValueError(f"pooling={towers.pooling!r} needs independent examples: set chunk_length=0")
+    if inputs.chunk_length > 0 and inputs.positives == "liked":
+        raise ValueError("positives='liked' needs independent examples: set chunk_length=0")
     strategy = strategy or tf.distribute.get_strategy()
     is_chief, out_dir = worker_dir(strategy, Path(config.model_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +225,7 @@ def train(
     num_movies = prepared.catalog.num_movies
     fingerprint = prepared.figures.get("fingerprint")
     _write_json(out_dir / "config.json", {**resolved, "num_movies": num_movies, "data_fingerprint": fingerprint})
-    first = first_rated(prepared)
+    first = prepared.first_rated
     save_tables(out_dir, tables, probability, first)
 
     with strategy.scope():

@@ -153,3 +153,5 @@ def test_chunks_train_the_same_query_tower_as_independent_examples(prepared) -> 
     np.testing.assert_allclose(chunked, independent, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="multiple of chunk_length"):
         training_dataset(prepared.split.train, InputConfig(batch_size=30, chunk_length=8))
+    with pytest.raises(ValueError, match="liked"):
+        training_dataset(prepared.split.train, InputConfig(batch_size=32, chunk_length=8, positives="liked"))

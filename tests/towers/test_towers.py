@@ -107,3 +107,20 @@ def test_history_items_read_each_distinct_movie_once() -> None:
     gradient = tape.gradient(items, tower.id_embedding.embeddings)
     assert isinstance(gradient, tf.IndexedSlices)
     assert sorted(gradient.indices.numpy().tolist()) == [0, 3, 5, 7]  # one row per distinct movie
+
+
+def test_chunk_batches_leave_the_users_other_targets_and_the_padding_out() -> None:
+    model = build_model(tables(), TowerConfig(), TrainConfig(), None)  # no future-negative table here
+    features = {
+        "target": tf.constant([1, 2, 3, 1], tf.int32),
+        "user": tf.constant([0, 0, 5, 7], tf.int64),  # rows 0 and 1: one user's two targets
+        "weight": tf.constant([1.0, 1.0, 1.0, 0.0]),  # row 3: padding past the end of the arrays
+    }
+    keep = model.score_mask(features).numpy()
+    expected = [
+        [True, False, True, False],  # not the same user's movie 2; not movie 1 again (accidental hit)
+        [False, True, True, False],  # not the same user's movie 1; not the padding
+        [True, True, True, False],
+        [False, True, True, True],  # its own positive counts even when it is padding
+    ]
+    np.testing.assert_array_equal(keep, expected)
