@@ -8,6 +8,7 @@ parameters, so a second run with the same inputs loads in seconds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ class Prepared:
         """[n + 1] training ratings per movie index (popularity seen before T_val)."""
         return np.bincount(self.split.train.movies, minlength=self.catalog.num_movies + 1)
 
-    @property
+    @functools.cached_property
     def first_rated(self) -> np.ndarray:
         """[n + 1] int64 time of each movie's first training rating (T_val for movies not rated before it)."""
         train = self.split.train

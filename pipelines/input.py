@@ -19,6 +19,7 @@ contain a later rating. Two layouts of the same examples:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -104,22 +105,10 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
     steps = len(positions) // batch
     if steps == 0:
         raise ValueError(f"{len(positions)} training targets are fewer than one batch of {batch}")
-    row_start = np.repeat(train.offsets[:-1], np.diff(train.offsets))
-    movies = tf.constant(train.movies, tf.int32)
-    ratings = tf.constant(train.ratings, tf.float32)
-    timestamps = tf.constant(train.timestamps, tf.int64)
-    starts = tf.constant(row_start, tf.int64)
-    targets = tf.constant(positions, tf.int64)
+    movies, ratings, timestamps, starts = training_columns(train)
     steps_back = tf.range(1, config.history_length + 1, dtype=tf.int64)
-    last = tf.constant(len(positions) - 1, tf.int64)
 
-    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
-        seed = tf.stack([tf.constant(config.seed, tf.int64), epoch])
-        order = tf.data.Dataset.range(steps * batch).batch(batch, drop_remainder=True)
-        return order.map(lambda i: tf.random.experimental.index_shuffle(i, seed, last))
-
-    def features(shuffled: tf.Tensor) -> dict[str, tf.Tensor]:
-        target = tf.gather(targets, shuffled)
+    def features(target: tf.Tensor) -> dict[str, tf.Tensor]:
         history = target[:, None] - steps_back[None, :]
         valid = history >= tf.gather(starts, target)[:, None]
         history = tf.where(valid, history, 0)
@@ -134,13 +123,7 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
             "weight": weight,
         }
 
-    dataset = (
-        tf.data.Dataset.range(2**40)
-        .flat_map(epoch_batches)
-        .map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    return dataset, steps
+    return shuffled_batches(positions, batch, config.seed, features), steps
 
 
 def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int, int] = (0, 1),
@@ -153,7 +136,9 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
       history_mask bool [C, L, N + L]: target i's history, the context positions strictly before it,
         at most N back and in the target's own user row;
       target int32 [C, L], query_timestamp int64 [C, L], weight float32 [C, L] (0 for the positions past
-        the end of the arrays and for non-positives), user int64 [C, L] (the row start: a user key).
+        the end of the arrays), user int64 [C, L] (the row start: a user key).
+    Every rating of a chunk is a target, so positives must be "all" or "weighted" ("liked" needs
+    independent examples).
     """
     batch = batch_size or config.batch_size
     length, history = config.chunk_length, config.history_length
@@ -166,19 +151,9 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
     steps = len(chunks) // per_batch
     if steps == 0:
         raise ValueError(f"{total} training ratings make fewer than one batch of {per_batch} chunks of {length}")
-    movies = tf.constant(train.movies, tf.int32)
-    ratings = tf.constant(train.ratings, tf.float32)
-    timestamps = tf.constant(train.timestamps, tf.int64)
-    starts = tf.constant(np.repeat(train.offsets[:-1], np.diff(train.offsets)), tf.int64)
-    chunk_ids = tf.constant(chunks)
-    last = tf.constant(len(chunks) - 1, tf.int64)
+    movies, ratings, timestamps, starts = training_columns(train)
     targets_in_chunk = tf.range(length, dtype=tf.int64)
     context_in_chunk = tf.range(-history, length, dtype=tf.int64)
-
-    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
-        seed = tf.stack([tf.constant(config.seed, tf.int64), epoch])
-        order = tf.data.Dataset.range(steps * per_batch).batch(per_batch, drop_remainder=True)
-        return order.map(lambda i: tf.gather(chunk_ids, tf.random.experimental.index_shuffle(i, seed, last)))
 
     def features(chunk: tf.Tensor) -> dict[str, tf.Tensor]:
         first = chunk[:, None] * length
@@ -210,10 +185,37 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
             "user": user,
         }
 
-    dataset = (
+    return shuffled_batches(chunks, per_batch, config.seed, features), steps
+
+
+def training_columns(train: Interactions) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The flat training arrays as constants: movies, ratings, timestamps and each position's row start."""
+    starts = np.repeat(train.offsets[:-1], np.diff(train.offsets))
+    return (
+        tf.constant(train.movies, tf.int32),
+        tf.constant(train.ratings, tf.float32),
+        tf.constant(train.timestamps, tf.int64),
+        tf.constant(starts, tf.int64),
+    )
+
+
+def shuffled_batches(
+    items: np.ndarray, per_batch: int, seed: int, features: Callable[[tf.Tensor], dict[str, tf.Tensor]]
+) -> tf.data.Dataset:
+    """Endless batches of `items` (int64 ids), a new permutation of them every epoch (from seed and the
+    epoch; the last partial batch dropped), each batch mapped by `features`, in parallel and in order."""
+    values = tf.constant(items, tf.int64)
+    last = tf.constant(len(items) - 1, tf.int64)
+    steps = len(items) // per_batch
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.data.Dataset.range(steps * per_batch).batch(per_batch, drop_remainder=True)
+        return order.map(lambda i: tf.gather(values, tf.random.experimental.index_shuffle(i, key, last)))
+
+    return (
         tf.data.Dataset.range(2**40)
         .flat_map(epoch_batches)
         .map(features, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-    return dataset, steps
