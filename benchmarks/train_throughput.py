@@ -1,6 +1,6 @@
 """Benchmark: training examples/s of the default model on ml-latest shapes, against the naive TFRS peer.
 
-    python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--profile]
+    python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--nojit_compile] [--profile]
                                           [--peer=../shared/bench/naive_tfrs.py]
 
 Both run in this session, one after the other, each in its own process: the peer
@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 DEFAULT_PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_tfrs.py"
 
 
-def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, profile: bool) -> None:
+def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, jit_compile: bool, profile: bool) -> None:
     """Runs in the child process: times `steps` training steps after a warm-up."""
     import time
 
@@ -66,9 +66,10 @@ def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, prof
     probability = np.bincount(train.movies, minlength=movies + 1) / ratings + 1e-9
     first_rated = np.full(movies + 1, train.timestamps[-1], np.int64)
     np.minimum.at(first_rated, train.movies, train.timestamps)
-    model = build_model(tables, TowerConfig(), TrainConfig(), probability, first_rated)
+    config = TrainConfig(jit_compile=jit_compile)
+    model = build_model(tables, TowerConfig(), config, probability, first_rated)
     dataset, _ = training_dataset(train, inputs)
-    per_call = TrainConfig().steps_per_execution
+    per_call = config.steps_per_execution
     model.fit(dataset, steps_per_epoch=2 * per_call, epochs=1, verbose=0)  # tracing, first allocations
     ends: list[float] = []  # one per steps_per_execution steps
 
@@ -87,7 +88,8 @@ def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, prof
 
 
 def step_profile(model, batch: dict) -> dict[str, float]:
-    """Milliseconds per call of each part of one training step on a fixed batch (mean of 20 calls)."""
+    """Milliseconds per call of each part of one training step on a fixed batch (mean of 20 calls), each
+    part compiled on its own the way fit compiles the whole step (XLA unless --nojit_compile)."""
     import time
 
     import tensorflow as tf
@@ -117,7 +119,7 @@ def step_profile(model, batch: dict) -> dict[str, float]:
     }
     out = {}
     for name, part in parts.items():
-        compiled = tf.function(part)
+        compiled = tf.function(part, jit_compile=model._jit_compile)  # as fit compiles the step
         compiled()
         compiled()
         start = time.perf_counter()
@@ -178,6 +180,7 @@ def main(argv: list[str]) -> None:
             f"--batch_size={FLAGS.batch_size}",
             f"--ratings={FLAGS.ratings}",
             f"--chunk_length={FLAGS.chunk_length}",
+            f"--jit_compile={FLAGS.jit_compile}",
             f"--profile={FLAGS.profile}",
         ]
     )
@@ -197,6 +200,7 @@ def main(argv: list[str]) -> None:
         "naive_peak_rss_gb": round(peer.peak_rss_gb, 2),
         "batch_size": FLAGS.batch_size,
         "chunk_length": FLAGS.chunk_length,
+        "jit_compile": FLAGS.jit_compile,
         "history": 50,
     }
     print(f"{'examples/s':<34}{'whole fit call':>16}{'first to last step':>20}")
@@ -217,6 +221,7 @@ if __name__ == "__main__":
     flags.DEFINE_integer(
         "chunk_length", InputConfig().chunk_length, "Training chunk length (0 = independent examples)."
     )
+    flags.DEFINE_bool("jit_compile", True, "Compile this project's training step with XLA (as training does).")
     flags.DEFINE_bool("profile", False, "Also time the parts of one training step (forward, backward, optimizer).")
     flags.DEFINE_string("peer", str(DEFAULT_PEER), "Path of naive_tfrs.py.")
 
@@ -224,7 +229,9 @@ if __name__ == "__main__":
         if FLAGS.peer_child:
             peer_main(FLAGS.peer)
         elif FLAGS.child:
-            ours_main(FLAGS.steps, FLAGS.batch_size, FLAGS.ratings, FLAGS.chunk_length, FLAGS.profile)
+            ours_main(
+                FLAGS.steps, FLAGS.batch_size, FLAGS.ratings, FLAGS.chunk_length, FLAGS.jit_compile, FLAGS.profile
+            )
         else:
             main(argv)
 

@@ -45,6 +45,8 @@ class TrainConfig:
     patience: epochs without a better validation `monitor` before stopping.
     monitor: protocol metric for early stopping (recall@20 by default).
     steps_per_execution: training steps per tf.function call (amortises Python overhead).
+    jit_compile: compile the training step with XLA (fuses the many small ops of a step; one replica
+      only: under several replicas the step runs uncompiled).
     export: after training, write the export (SavedModel + ScaNN index, export.build) into model_dir/export.
     strategy: "default" (one device), "mirrored" (all GPUs of this machine, or the logical CPUs made by
       cpu_replicas), or "multi_worker" (MultiWorkerMirroredStrategy over the machines in TF_CONFIG).
@@ -62,6 +64,7 @@ class TrainConfig:
     patience: int = 3
     monitor: str = "recall@20"
     steps_per_execution: int = 16
+    jit_compile: bool = True
     export: bool = True
     strategy: str = "default"
     cpu_replicas: int = 0
@@ -161,7 +164,12 @@ def build_model(
         remove_accidental_hits=train.remove_accidental_hits,
         first_rated=first_rated if train.mask_future_negatives else None,
     )
-    model.compile(optimizer=LazyAdam(train.learning_rate), steps_per_execution=train.steps_per_execution)
+    jit = train.jit_compile and tf.distribute.get_strategy().num_replicas_in_sync == 1
+    model.compile(
+        optimizer=LazyAdam(train.learning_rate, jit_compile=jit),
+        steps_per_execution=train.steps_per_execution,
+        jit_compile=jit,
+    )
     dummy = {
         "history_movies": tf.zeros((2, 3), tf.int32),
         "history_ratings": tf.zeros((2, 3)),

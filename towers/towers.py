@@ -43,7 +43,7 @@ class TowerConfig:
 
     embedding_dim: int = 64
     id_dim: int = 64
-    hidden: int = 256
+    hidden: int = 128
     pooling: str = "weighted"
     id_dropout: float = 0.1
     use_content_in_history: bool = True
@@ -191,23 +191,11 @@ class QueryTower(keras.Model):
         return self.normalize(self.mlp(tf.concat([pooled, context], axis=-1)))
 
     def history_items(self, movies: tf.Tensor) -> tf.Tensor:
-        """[..., id_dim] item vectors of a tensor of movies: id embedding (+ content projection).
-
-        On one replica each distinct movie of the batch is looked up and projected once, then spread to
-        its positions: the projection runs on the distinct rows only, and the id embedding's gradient has
-        one row per distinct movie (fewer rows for the optimizer to merge and update). Several replicas
-        all-gather sparse gradients, which needs the same row count on each, so there every position
-        gets its own row.
-        """
-        flat = tf.reshape(movies, [-1])
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-            distinct, position = flat, tf.range(tf.size(flat))
-        else:
-            distinct, position = tf.unique(flat)
-        rows = self.id_embedding(self.slots(distinct))
+        """[..., id_dim] item vectors of a tensor of movies: id embedding (+ content projection)."""
+        items = self.id_embedding(self.slots(movies))
         if self.config.use_content_in_history:
-            rows += self.content_projection(self.content(distinct))
-        return tf.gather(rows, tf.reshape(position, tf.shape(movies)))
+            items += self.content_projection(self.content(movies))
+        return items
 
 
 def item_features_of(
