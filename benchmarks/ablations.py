@@ -44,6 +44,7 @@ VARIANTS = {
     "positives: all, unweighted": {"input": {"positives": "all"}},
     "separate id embeddings per tower": {"towers": {"share_id_embedding": False}},
     "no content in history items": {"towers": {"use_content_in_history": False}},
+    "tower MLPs 256 wide instead of 128": {"towers": {"hidden": 256}},
 }
 METRICS = ("recall@20", "ndcg@10", "recall@100")
 

@@ -1,6 +1,7 @@
 """Benchmark: training examples/s of the default model on ml-latest shapes, against the naive TFRS peer.
 
-    python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--nojit_compile] [--profile]
+    python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--hidden=128] [--nojit_compile]
+                                          [--profile]
                                           [--peer=../shared/bench/naive_tfrs.py]
 
 Both run in this session, one after the other, each in its own process: the peer
@@ -28,12 +29,15 @@ from absl import app, flags
 
 from benchmarks.measure import run_measured
 from pipelines.input import InputConfig
+from towers.towers import TowerConfig
 
 FLAGS = flags.FLAGS
 DEFAULT_PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_tfrs.py"
 
 
-def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, jit_compile: bool, profile: bool) -> None:
+def ours_main(
+    steps: int, batch_size: int, ratings: int, chunk_length: int, hidden: int, jit_compile: bool, profile: bool
+) -> None:
     """Runs in the child process: times `steps` training steps after a warm-up."""
     import time
 
@@ -43,7 +47,7 @@ def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, jit_
     from pipelines.input import InputConfig, training_dataset
     from pipelines.split import Interactions
     from pipelines.training import TrainConfig, build_model
-    from towers.towers import MovieTables, TowerConfig
+    from towers.towers import MovieTables
 
     movies, users = 86_537, max(ratings // 100, 1)
     rng = np.random.default_rng(0)
@@ -67,7 +71,7 @@ def ours_main(steps: int, batch_size: int, ratings: int, chunk_length: int, jit_
     first_rated = np.full(movies + 1, train.timestamps[-1], np.int64)
     np.minimum.at(first_rated, train.movies, train.timestamps)
     config = TrainConfig(jit_compile=jit_compile)
-    model = build_model(tables, TowerConfig(), config, probability, first_rated)
+    model = build_model(tables, TowerConfig(hidden=hidden), config, probability, first_rated)
     dataset, _ = training_dataset(train, inputs)
     per_call = config.steps_per_execution
     model.fit(dataset, steps_per_epoch=2 * per_call, epochs=1, verbose=0)  # tracing, first allocations
@@ -180,6 +184,7 @@ def main(argv: list[str]) -> None:
             f"--batch_size={FLAGS.batch_size}",
             f"--ratings={FLAGS.ratings}",
             f"--chunk_length={FLAGS.chunk_length}",
+            f"--hidden={FLAGS.hidden}",
             f"--jit_compile={FLAGS.jit_compile}",
             f"--profile={FLAGS.profile}",
         ]
@@ -200,6 +205,7 @@ def main(argv: list[str]) -> None:
         "naive_peak_rss_gb": round(peer.peak_rss_gb, 2),
         "batch_size": FLAGS.batch_size,
         "chunk_length": FLAGS.chunk_length,
+        "hidden": FLAGS.hidden,
         "jit_compile": FLAGS.jit_compile,
         "history": 50,
     }
@@ -221,6 +227,7 @@ if __name__ == "__main__":
     flags.DEFINE_integer(
         "chunk_length", InputConfig().chunk_length, "Training chunk length (0 = independent examples)."
     )
+    flags.DEFINE_integer("hidden", TowerConfig().hidden, "Hidden width of the tower MLPs.")
     flags.DEFINE_bool("jit_compile", True, "Compile this project's training step with XLA (as training does).")
     flags.DEFINE_bool("profile", False, "Also time the parts of one training step (forward, backward, optimizer).")
     flags.DEFINE_string("peer", str(DEFAULT_PEER), "Path of naive_tfrs.py.")
@@ -230,7 +237,13 @@ if __name__ == "__main__":
             peer_main(FLAGS.peer)
         elif FLAGS.child:
             ours_main(
-                FLAGS.steps, FLAGS.batch_size, FLAGS.ratings, FLAGS.chunk_length, FLAGS.jit_compile, FLAGS.profile
+                FLAGS.steps,
+                FLAGS.batch_size,
+                FLAGS.ratings,
+                FLAGS.chunk_length,
+                FLAGS.hidden,
+                FLAGS.jit_compile,
+                FLAGS.profile,
             )
         else:
             main(argv)

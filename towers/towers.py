@@ -10,6 +10,7 @@ falls back to a learned "unknown movie" vector plus its content.
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import numpy as np
 import tensorflow as tf
@@ -94,12 +95,16 @@ class CandidateTower(keras.Model):
             name="mlp",
         )
         self.normalize = L2Normalize()
+        # Id dropout draws from a Generator: under XLA (the compiled training step) tf.random.uniform
+        # ignores seeds, a Generator's state does not, and checkpoints save it. Its seed comes from
+        # Python's `random`, which keras.utils.set_random_seed seeds.
+        self.dropout_generator = tf.random.Generator.from_seed(random.randint(1, 2**31 - 1))
 
     def call(self, movies: tf.Tensor, training: bool = False) -> tf.Tensor:
         movies = tf.cast(movies, tf.int32)
         slots = self.lookup["slots"](movies)
         if training and self.config.id_dropout > 0:
-            hide = tf.random.uniform(tf.shape(slots)) < self.config.id_dropout
+            hide = self.dropout_generator.uniform(tf.shape(slots)) < self.config.id_dropout
             slots = tf.where(hide, tf.zeros_like(slots), slots)
         tokens = self.lookup["title_tokens"](movies)
         token_mask = tf.cast(tokens > 0, tf.float32)[..., None]

@@ -140,3 +140,16 @@ def test_the_xla_compiled_training_step_updates_the_weights_as_the_plain_step_do
         # loosest weight is the pooling bias, whose near-zero gradient Adam scales up to a full step.
         np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=5e-5)
     assert not any(np.allclose(after, before) for after, before in zip(trained[0], initial[0], strict=True))
+
+
+def test_id_dropout_follows_the_seed_also_under_xla() -> None:
+    def hidden_ids(seed: int) -> np.ndarray:
+        keras.utils.set_random_seed(seed)
+        tower = build_model(tables(), TowerConfig(id_dropout=0.5), TrainConfig(), None).candidate_tower
+        draw = tf.function(lambda: tower.dropout_generator.uniform([2, 64]) < 0.5, jit_compile=True)
+        return np.concatenate([draw().numpy(), draw().numpy()])
+
+    first = hidden_ids(0)
+    assert not np.array_equal(first[:2], first[2:])  # a new draw every step
+    np.testing.assert_array_equal(first, hidden_ids(0))
+    assert not np.array_equal(first, hidden_ids(1))
