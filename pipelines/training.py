@@ -208,6 +208,26 @@ def restore_model(model_dir: Path) -> TwoTowerModel:
     return model
 
 
+def check_resumable(model_dir: Path, out_dir: Path, resolved: dict) -> None:
+    """An interrupted run (model_dir/backup) resumes only with the tower and genome settings it started
+    with: its checkpoint holds weights of those shapes. Settings its config.json lacks are not compared."""
+    previous = out_dir / "config.json"
+    if not (model_dir / "backup").exists() or not previous.exists():
+        return
+    started = json.loads(previous.read_text())
+    changed = [
+        f"--{key} {started[group][key]!r} -> {value!r}"
+        for group in ("towers", "genome")
+        for key, value in resolved.get(group, {}).items()
+        if key in started.get(group, {}) and started[group][key] != value
+    ]
+    if changed:
+        raise ValueError(
+            f"{model_dir} holds an interrupted run started with other settings ({', '.join(changed)}): "
+            "pass the same flags to resume it, or use a new --model_dir"
+        )
+
+
 def train(
     prepared: Prepared,
     inputs: InputConfig,
@@ -232,6 +252,7 @@ def train(
     probability = sampling_probability(prepared, inputs)
     num_movies = prepared.catalog.num_movies
     fingerprint = prepared.figures.get("fingerprint")
+    check_resumable(Path(config.model_dir), out_dir, resolved)
     _write_json(out_dir / "config.json", {**resolved, "num_movies": num_movies, "data_fingerprint": fingerprint})
     first = prepared.first_rated
     save_tables(out_dir, tables, probability, first)

@@ -30,9 +30,9 @@ def prepared(tiny_release: Path):
     return build(tiny_release, PrepareConfig())
 
 
-def run(prepared, model_dir: Path, **overrides) -> dict:
+def run(prepared, model_dir: Path, hidden: int = 32, **overrides) -> dict:
     inputs = InputConfig(history_length=10, batch_size=128)
-    towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32)
+    towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=hidden)
     config = TrainConfig(
         **{"model_dir": str(model_dir), "epochs": 2, "steps_per_execution": 4, "export": False, **overrides}
     )
@@ -72,6 +72,8 @@ def test_interrupted_training_resumes_from_its_last_epoch(prepared, tmp_path: Pa
         run(prepared, tmp_path / "model", epochs=3)
     assert (tmp_path / "model" / "backup").exists()
     monkeypatch.setattr(training.Throughput, "on_epoch_end", original)
+    with pytest.raises(ValueError, match="--hidden 32 -> 64"):  # its checkpoint holds 32-wide weights
+        run(prepared, tmp_path / "model", epochs=3, hidden=64)
     metrics = run(prepared, tmp_path / "model", epochs=3)
     assert metrics["epochs_run"] == 2  # epochs 2 and 3 only: epoch 1 was restored from the backup
 
