@@ -105,22 +105,18 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
     steps = len(positions) // batch
     if steps == 0:
         raise ValueError(f"{len(positions)} training targets are fewer than one batch of {batch}")
-    movies, ratings, timestamps, starts = training_columns(train)
+    columns = training_columns(train)
+    movies, ratings, timestamps, starts = columns
     steps_back = tf.range(1, config.history_length + 1, dtype=tf.int64)
 
     def features(target: tf.Tensor) -> dict[str, tf.Tensor]:
         history = target[:, None] - steps_back[None, :]
         valid = history >= tf.gather(starts, target)[:, None]
-        history = tf.where(valid, history, 0)
-        rating = tf.gather(ratings, target)
-        weight = rating / 5.0 if config.positives == "weighted" else tf.ones_like(rating)
         return {
-            "history_movies": tf.where(valid, tf.gather(movies, history), 0),
-            "history_ratings": tf.where(valid, tf.gather(ratings, history), 0.0),
-            "history_timestamps": tf.where(valid, tf.gather(timestamps, history), tf.constant(0, tf.int64)),
+            **ratings_at("history", columns, tf.where(valid, history, 0), valid),
             "query_timestamp": tf.gather(timestamps, target),
             "target": tf.gather(movies, target),
-            "weight": weight,
+            "weight": loss_weight(tf.gather(ratings, target), config.positives),
         }
 
     return shuffled_batches(positions, batch, config.seed, features), steps
@@ -151,7 +147,8 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
     steps = len(chunks) // per_batch
     if steps == 0:
         raise ValueError(f"{total} training ratings make fewer than one batch of {per_batch} chunks of {length}")
-    movies, ratings, timestamps, starts = training_columns(train)
+    columns = training_columns(train)
+    movies, ratings, timestamps, starts = columns
     targets_in_chunk = tf.range(length, dtype=tf.int64)
     context_in_chunk = tf.range(-history, length, dtype=tf.int64)
 
@@ -172,16 +169,12 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
             & in_arrays[:, None, :]
             & real[:, :, None]
         )
-        rating = tf.gather(ratings, target)
-        weight = rating / 5.0 if config.positives == "weighted" else tf.ones_like(rating)
         return {
-            "context_movies": tf.where(in_arrays, tf.gather(movies, context), 0),
-            "context_ratings": tf.where(in_arrays, tf.gather(ratings, context), 0.0),
-            "context_timestamps": tf.where(in_arrays, tf.gather(timestamps, context), tf.constant(0, tf.int64)),
+            **ratings_at("context", columns, context, in_arrays),
             "history_mask": history_mask,
             "target": tf.gather(movies, target),
             "query_timestamp": tf.gather(timestamps, target),
-            "weight": weight * tf.cast(real, tf.float32),
+            "weight": loss_weight(tf.gather(ratings, target), config.positives) * tf.cast(real, tf.float32),
             "user": user,
         }
 
@@ -197,6 +190,21 @@ def training_columns(train: Interactions) -> tuple[tf.Tensor, tf.Tensor, tf.Tens
         tf.constant(train.timestamps, tf.int64),
         tf.constant(starts, tf.int64),
     )
+
+
+def ratings_at(prefix: str, columns: tuple[tf.Tensor, ...], positions: tf.Tensor, valid: tf.Tensor) -> dict:
+    """`<prefix>_movies`, `_ratings`, `_timestamps` of the ratings at `positions` (any shape), 0 where not valid."""
+    movies, ratings, timestamps = columns[:3]
+    return {
+        f"{prefix}_movies": tf.where(valid, tf.gather(movies, positions), 0),
+        f"{prefix}_ratings": tf.where(valid, tf.gather(ratings, positions), 0.0),
+        f"{prefix}_timestamps": tf.where(valid, tf.gather(timestamps, positions), tf.constant(0, tf.int64)),
+    }
+
+
+def loss_weight(rating: tf.Tensor, positives: str) -> tf.Tensor:
+    """A target's loss weight: rating / 5 for positives="weighted", else 1."""
+    return rating / 5.0 if positives == "weighted" else tf.ones_like(rating)
 
 
 def shuffled_batches(
