@@ -15,14 +15,13 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from pipelines import baselines
-from pipelines.evaluation import evaluate
-from pipelines.input import InputConfig
-from pipelines.planted import HistoryTasteOracle, has_planted_truth, load_oracle
-from pipelines.prepare import PrepareConfig, prepare
-from pipelines.training import TrainConfig, train
-from towers.genome_encoder import GenomeConfig
-from towers.towers import TowerConfig
+from pipelines.data.prepared import PrepareConfig, prepare
+from pipelines.evaluation.baselines import registry as baselines
+from pipelines.evaluation.evaluator import evaluate
+from pipelines.evaluation.planted import HistoryTasteOracle, has_planted_truth, load_oracle
+from pipelines.training.config import InputConfig, RunConfig, TrainConfig
+from pipelines.training.loop import train
+from towers.config import GenomeConfig, TowerConfig
 
 FLAGS = flags.FLAGS
 DEMO = {
@@ -57,7 +56,8 @@ def cell(overall: dict, name: str) -> str:
 def main(argv: list[str]) -> None:
     del argv
     logging.set_verbosity(logging.WARNING)
-    prepared = prepare(PrepareConfig(synthetic=FLAGS.synthetic, cache_dir=FLAGS.cache_dir))
+    prepared_config = PrepareConfig(synthetic=FLAGS.synthetic, cache_dir=FLAGS.cache_dir)
+    prepared = prepare(prepared_config)
     n, cases, counts = prepared.catalog.num_movies, prepared.split.val, prepared.train_counts
     rows: dict[str, dict] = {}
     only = set(FLAGS.only.split(",")) if FLAGS.only else None
@@ -66,8 +66,7 @@ def main(argv: list[str]) -> None:
             continue
         configs = {k: dataclasses.replace(v, **change.get(k, {})) for k, v in DEMO.items()}
         configs["train"] = dataclasses.replace(configs["train"], model_dir=str(Path(FLAGS.work_dir) / str(len(rows))))
-        resolved = {k: dataclasses.asdict(v) for k, v in configs.items()}
-        metrics = train(prepared, configs["input"], configs["towers"], configs["genome"], configs["train"], resolved)
+        metrics = train(prepared, RunConfig(prepare=prepared_config, **configs))
         rows[label] = {"overall": metrics["validation"]["overall"], "epochs": metrics["epochs_run"],
                        "genome": metrics["genome_encoder"].get("heldout_mse")}  # fmt: skip
         print(label, json.dumps({m: rows[label]["overall"][m]["mean"] for m in METRICS}), flush=True)

@@ -18,10 +18,10 @@ import time
 import numpy as np
 from absl import app, flags
 
-from pipelines import metrics
-from pipelines.baselines import Popularity
-from pipelines.evaluation import Queries, batches, evaluate
-from pipelines.split import Cases, Interactions
+from pipelines.data.split import Cases, Interactions
+from pipelines.evaluation import metrics
+from pipelines.evaluation.baselines.popularity import Popularity
+from pipelines.evaluation.evaluator import Queries, batches, evaluate
 
 FLAGS = flags.FLAGS
 TARGET_SECONDS = 120.0

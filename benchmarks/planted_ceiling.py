@@ -3,7 +3,7 @@
     python -m benchmarks.planted_ceiling --flagfile=configs/demo.flags [--out=FILE]
 
 Scores, on the protocol's validation and test cases with the project's evaluator, the planted oracle
-(pipelines.planted: the generator's whole truth) and variants that each forget one thing a recommender
+(pipelines.evaluation.planted: the generator's whole truth) and variants that each forget one thing a recommender
 trained on ratings cannot know:
   - the user's true drift: the oracle with each user's start taste forever (no knowledge of the
     hidden end taste the user drifts to);
@@ -25,10 +25,12 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from pipelines import cli, planted
-from pipelines.evaluation import Queries, evaluate
-from pipelines.prepare import PrepareConfig, Prepared, prepare
-from pipelines.synthetic_world import YEAR_S
+from pipelines import cli
+from pipelines.data.dataset import Prepared
+from pipelines.data.prepared import PrepareConfig, prepare
+from pipelines.data.synthetic.world import YEAR_S
+from pipelines.evaluation import planted
+from pipelines.evaluation.evaluator import Queries, evaluate
 
 FLAGS = flags.FLAGS
 
@@ -87,7 +89,7 @@ def main(argv: list[str]) -> None:
     oracle = planted.load_oracle(data_dir, prepared.catalog)
     methods = variants(prepared, oracle)
     if Path(FLAGS.model_dir, "weights").exists():
-        from pipelines.model_recommender import load
+        from pipelines.training.recommender import load
 
         methods["two-tower model"] = load(FLAGS.model_dir, prepared.figures.get("fingerprint"))
     n, counts = prepared.catalog.num_movies, prepared.train_counts

@@ -29,9 +29,10 @@ from absl import app, flags
 from export import artifacts
 from export.build import ExportConfig, export_model, saved_model_path
 from export.index import ScannParams, scann_layer
-from pipelines import cli, dataset
-from pipelines.input import query_features
-from pipelines.split import Cases
+from pipelines import cli
+from pipelines.data import dataset
+from pipelines.data.split import Cases
+from pipelines.training.input import query_features
 
 FLAGS = flags.FLAGS
 K = 10
@@ -175,25 +176,24 @@ def full_size_export(
     prepared_dir: Path, work_dir: Path, config: ExportConfig, train_steps: int
 ) -> tuple[Path, dataset.Prepared]:
     """A short model trained on a prepared full-size release and its export (both reused when present)."""
-    from pipelines.input import InputConfig
-    from pipelines.training import TrainConfig, train
-    from towers.genome_encoder import GenomeConfig
-    from towers.towers import TowerConfig
+    from pipelines.training.config import InputConfig, RunConfig, TrainConfig
+    from pipelines.training.loop import train
+    from towers.config import GenomeConfig
 
     prepared = dataset.load(prepared_dir)
     model_dir, export_dir = work_dir / "model", work_dir / "export"
     if not (model_dir / "metrics.json").exists():
-        inputs, towers = InputConfig(batch_size=1024), TowerConfig()
-        genome = GenomeConfig(genome_encoder="pca", bottleneck=64)
-        train_config = TrainConfig(model_dir=str(model_dir), epochs=1, steps_per_epoch=train_steps, export=False)
-        resolved = {
-            "prepare": {"prepared_dir": str(prepared_dir)},
-            "input": vars(inputs),
-            "towers": vars(towers),
-            "genome": vars(genome),
-            "train": vars(train_config),
-        }
-        train(prepared, inputs, towers, genome, train_config, json.loads(json.dumps(resolved)))
+        run = RunConfig(
+            input=InputConfig(batch_size=1024),
+            genome=GenomeConfig(genome_encoder="pca", bottleneck=64),
+            train=TrainConfig(model_dir=str(model_dir), epochs=1, steps_per_epoch=train_steps, export=False),
+        )
+        train(prepared, run)
+        # The data is a prepared folder, not a release: note it where prepared_of looks (RunConfig ignores it).
+        config_path = model_dir / "config.json"
+        config = json.loads(config_path.read_text())
+        config["prepare"]["prepared_dir"] = str(prepared_dir)
+        config_path.write_text(json.dumps(config))
     if not (export_dir / "manifest.json").exists():
         export_model(model_dir, export_dir, config, prepared=prepared)
     return export_dir, prepared
@@ -202,9 +202,10 @@ def full_size_export(
 def prepared_of(model_config: dict) -> dataset.Prepared:
     """The data of an export's model: its prepare configuration, or the prepared folder full_size_export used."""
     from export.build import load_prepared
+    from pipelines.training.config import RunConfig
 
     folder = model_config["prepare"].get("prepared_dir")
-    return dataset.load(Path(folder)) if folder else load_prepared(model_config)
+    return dataset.load(Path(folder)) if folder else load_prepared(RunConfig.from_json(model_config))
 
 
 def summary(report: dict) -> str:

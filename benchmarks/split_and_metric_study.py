@@ -26,12 +26,15 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags
 
-from pipelines import baselines, cli, planted
-from pipelines.evaluation import batches, evaluate
-from pipelines.features import build_catalog
-from pipelines.load import load_release
-from pipelines.prepare import PrepareConfig, prepare
-from pipelines.split import RELEVANT_RATING, Cases, Interactions, group_by_user
+from pipelines import cli
+from pipelines.data.features import build_catalog
+from pipelines.data.load import load_release
+from pipelines.data.prepared import PrepareConfig, prepare
+from pipelines.data.split import RELEVANT_RATING, Cases, Interactions, group_by_user
+from pipelines.evaluation import planted
+from pipelines.evaluation.baselines import neighbors
+from pipelines.evaluation.baselines import registry as baselines
+from pipelines.evaluation.evaluator import batches, evaluate
 
 FLAGS = flags.FLAGS
 NEGATIVES = 100
@@ -140,7 +143,7 @@ def main(argv: list[str]) -> None:
             if scheme == "temporal":
                 out["metric"][name] = metric_row(recommender, cases, n, counts, FLAGS.eval_seed)
     for k in FLAGS.knn_variants:  # a tuning decision (the neighbourhood size) under either metric
-        variant = baselines.item_knn(split.train, n, int(k))
+        variant = neighbors.item_knn(split.train, n, int(k))
         out["metric"][f"item_knn_k{k}"] = metric_row(variant, split.val, n, prepared.train_counts, FLAGS.eval_seed)
     if planted.has_planted_truth(prepared.figures["data_dir"]):
         oracle = planted.load_oracle(prepared.figures["data_dir"], prepared.catalog)

@@ -28,8 +28,8 @@ from pathlib import Path
 from absl import app, flags
 
 from benchmarks.measure import run_measured
-from pipelines.input import InputConfig
-from towers.towers import TowerConfig
+from pipelines.training.config import InputConfig
+from towers.config import TowerConfig
 
 FLAGS = flags.FLAGS
 DEFAULT_PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_tfrs.py"
@@ -44,9 +44,10 @@ def ours_main(
     import numpy as np
     import tf_keras as keras
 
-    from pipelines.input import InputConfig, training_dataset
-    from pipelines.split import Interactions
-    from pipelines.training import TrainConfig, build_model
+    from pipelines.data.split import Interactions
+    from pipelines.training.config import InputConfig, TrainConfig
+    from pipelines.training.input import training_dataset
+    from pipelines.training.model_dir import build_model
     from towers.towers import MovieTables
 
     movies, users = 86_537, max(ratings // 100, 1)

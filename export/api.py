@@ -12,8 +12,6 @@ server process never exits on input: TensorFlow runs in a worker thread behind t
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 from starlette.applications import Starlette
@@ -24,23 +22,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from export.bundle import Export, parse_history
+from export.config import ServeConfig
 from export.predict import ApiError, RequestLimits, format_predict, parse_json, parse_predict
-
-
-@dataclasses.dataclass(frozen=True)
-class ServeConfig:
-    """Attributes:
-    export_dir: the export served.  index: "scann" or "brute_force".  host, port: where to listen.
-    model_name: the <name> in /v1/models/<name>.  max_history, max_batch: request limits.
-    """
-
-    export_dir: str | None = None
-    index: str = "scann"
-    host: str = "127.0.0.1"
-    port: int = 8500
-    model_name: str = "movielens"
-    max_history: int = 1000
-    max_batch: int = 256
 
 
 def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:

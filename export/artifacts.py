@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.content import title_tokens
-from pipelines.features import Catalog
-from pipelines.load import GENRES
+from pipelines.data.content import title_tokens
+from pipelines.data.features import Catalog
+from pipelines.data.load import GENRES
 
 MOVIES_CSV = "movies.csv"
 TOP_TAGS_JSON = "genome_top_tags.json"

@@ -13,11 +13,7 @@ Writes, into a temporary folder renamed into place when complete (default MODEL_
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,27 +22,19 @@ import tensorflow as tf
 from absl import app
 
 from export import artifacts
-from export.index import ScannParams
+from export.config import INDEXES, ExportConfig
 from export.manifest import manifest
-from export.module import INDEXES, RetrievalModule
+from export.module import RetrievalModule
 from pipelines import cli
-from pipelines.dataset import Prepared
-from pipelines.errors import DataError
-from pipelines.model_recommender import candidate_embeddings
-from pipelines.prepare import PrepareConfig, prepare
+from pipelines.data import atomic
+from pipelines.data.dataset import Prepared
+from pipelines.data.errors import DataError
+from pipelines.data.prepared import prepare
+from pipelines.training import model_dir as model_dir_format
+from pipelines.training.config import RunConfig
+from pipelines.training.recommender import candidate_embeddings
 
 SAVED_MODEL_DIR = "saved_model"
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig(ScannParams):
-    """What to export (the ScaNN fields come from ScannParams).
-
-    Attributes:
-      k: recommendations per query in the `recommend` and `similar_movies` signatures.
-    """
-
-    k: int = 100
 
 
 def saved_model_path(export_dir: str | Path, index: str = "scann") -> Path:
@@ -56,62 +44,52 @@ def saved_model_path(export_dir: str | Path, index: str = "scann") -> Path:
     return Path(export_dir) / SAVED_MODEL_DIR / index
 
 
-def load_prepared(model_config: dict) -> Prepared:
-    """The prepared data a model was trained on, from the data configuration in its config.json."""
-    return prepare(PrepareConfig(**model_config["prepare"]), progress=False)
+def load_prepared(run: RunConfig) -> Prepared:
+    """The prepared data a model was trained on, from the data configuration of its run."""
+    return prepare(run.prepare, progress=False)
 
 
 def export_model(
     model_dir: str | Path,
     export_dir: str | Path | None = None,
-    config: ExportConfig = ExportConfig(),
+    config: ExportConfig | None = None,
     prepared: Prepared | None = None,
 ) -> Path:
     """Exports the trained model in `model_dir`; returns the export folder.
 
     Args:
-      model_dir: a folder written by pipelines.train (config.json, tables.npz, weights/).
+      model_dir: a folder written by pipelines.train (pipelines.training.model_dir).
       export_dir: the export folder (replaced atomically); default `model_dir/export`.
-      config: k and the ScaNN parameters.
+      config: k and the ScaNN parameters (default ExportConfig()).
       prepared: the model's prepared data (catalog, split); None prepares it again from config.json.
 
     Raises:
       DataError: model_dir is not a trained model, or `prepared` is not the data it was trained on.
       ValueError: bad parameters (k or ScaNN).
     """
-    from pipelines.training import restore_model  # heavy: TFRS model code
-
     start = time.perf_counter()
+    config = config or ExportConfig()
     model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists() or not (model_dir / "weights").exists():
-        raise DataError("not a trained model directory (no config.json or weights/)", path=model_dir)
+    saved = model_dir_format.read_config(model_dir)
     export_dir = Path(export_dir) if export_dir else model_dir / "export"
-    model_config = json.loads((model_dir / "config.json").read_text())
-    num_movies = int(model_config["num_movies"])
+    num_movies = saved.num_movies
     if not 1 <= config.k < num_movies:
         raise ValueError(f"--k must be in 1..{num_movies - 1} (the catalog has {num_movies} movies), got {config.k}")
     config.validate(config.k)
-    prepared = prepared if prepared is not None else load_prepared(model_config)
+    prepared = prepared if prepared is not None else load_prepared(saved.run)
     catalog = prepared.catalog
     if catalog.num_movies != num_movies:
         raise DataError(f"the prepared data has {catalog.num_movies} movies, the model {num_movies}", path=model_dir)
-    trained_on, given = model_config.get("data_fingerprint"), prepared.figures.get("fingerprint")
-    if trained_on and given and trained_on != given:
-        raise DataError(
-            f"the model was trained on other data (fingerprint {trained_on}, this data {given})", path=model_dir
-        )
+    model_dir_format.check_fingerprint(model_dir, saved, prepared.figures.get("fingerprint"))
 
-    model = restore_model(model_dir)
-    with np.load(model_dir / "tables.npz") as tables:
-        slots = tables["slots"]
+    model = model_dir_format.restore_model(model_dir, saved)
+    slots = model_dir_format.load_tables(model_dir)[0].slots
     embeddings = candidate_embeddings(model.candidate_tower, num_movies)
     embeddings[0] = 0.0  # padding: never a result, and the embedding of an unknown id
     scann = config.for_catalog(num_movies)
-    history_length = int(model_config["input"]["history_length"])
+    history_length = saved.run.input.history_length
 
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{export_dir.name}.", dir=export_dir.parent))
-    try:
+    with atomic.staged_dir(export_dir) as tmp:
         for index in INDEXES:
             module = RetrievalModule(
                 model.query_tower,
@@ -129,25 +107,10 @@ def export_model(
         artifacts.write_metadata(tmp, catalog, slots)
         artifacts.write_embeddings(tmp, catalog, embeddings)
         artifacts.write_projector(tmp, catalog, embeddings)
-        info = manifest(model_dir, model_config, config, scann, prepared, embeddings.shape[1])
+        info = manifest(model_dir, saved, config, scann, prepared, embeddings.shape[1])
         info["export_seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2, default=str))
-        _replace_dir(tmp, export_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return export_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Moves `new` to `target`; an existing target is renamed away first and removed after."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / target.name)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 @cli.exits_2_on_bad_input

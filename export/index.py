@@ -6,11 +6,10 @@ the metadata, the embeddings) works without it, and `require_scann` says how to 
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import numpy as np
 import tensorflow as tf
+
+from export.config import ScannParams
 
 try:  # ScaNN registers its TensorFlow ops on import; the TFRS layer needs them.
     import scann  # noqa: F401
@@ -23,54 +22,12 @@ SCANN_INSTALL_HINT = (
     "ScaNN is not installed: `.venv/bin/pip install scann==1.4.2` (its TensorFlow ops are built for "
     "tensorflow 2.20; the brute-force SavedModel in <export_dir>/saved_model/brute_force needs no ScaNN)"
 )
-MIN_MOVIES_PER_LEAF = 100
-# Below this many movies a query scans them all: cheap, and it keeps a small catalog's few leaves from
-# being searched by a share tuned for 86.5k movies (user embeddings lie outside the movies' k-means cells).
-MIN_SCANNED_MOVIES = 8_000
 
 
 def require_scann() -> None:
     """Raises ImportError with installation advice when the scann package is missing."""
     if _SCANN_ERROR is not None:
         raise ImportError(SCANN_INSTALL_HINT) from _SCANN_ERROR
-
-
-@dataclasses.dataclass(frozen=True)
-class ScannParams:
-    """ScaNN index parameters (tree partitioning + asymmetric hashing + exact reordering).
-
-    Attributes:
-      scann_num_leaves: tree leaves (partitions); about sqrt(n) suits 86.5k movies.
-      scann_leaves_to_search: leaves scanned per query (recall vs speed; 80 of 300: BUILD_NOTES, "Export").
-      scann_dimensions_per_block: asymmetric-hashing block size (2 = most accurate).
-      scann_reorder: candidates rescored exactly; also the most neighbours one search can return.
-      scann_training_iterations: k-means iterations of the tree.
-    """
-
-    scann_num_leaves: int = 300
-    scann_leaves_to_search: int = 80
-    scann_dimensions_per_block: int = 2
-    scann_reorder: int = 500
-    scann_training_iterations: int = 12
-
-    def validate(self, k: int) -> None:
-        if min(self.scann_num_leaves, self.scann_leaves_to_search, self.scann_dimensions_per_block) < 1:
-            raise ValueError("ScaNN leaves, leaves to search and dimensions per block must be positive")
-        if self.scann_leaves_to_search > self.scann_num_leaves:
-            raise ValueError("--scann_leaves_to_search must not exceed --scann_num_leaves")
-        if self.scann_reorder < k + 1:
-            raise ValueError(f"--scann_reorder ({self.scann_reorder}) must be at least k + 1 ({k + 1})")
-
-    def for_catalog(self, num_movies: int) -> ScannParams:
-        """The parameters adapted to a catalog of `num_movies`: at least MIN_MOVIES_PER_LEAF movies a leaf, the
-        same share of leaves searched, and at least MIN_SCANNED_MOVIES movies scanned per query (so a small
-        catalog is searched more thoroughly, all of it below 8,000 movies; 86.5k movies use the flags)."""
-        leaves = max(1, min(self.scann_num_leaves, num_movies // MIN_MOVIES_PER_LEAF))
-        share = math.ceil(leaves * self.scann_leaves_to_search / self.scann_num_leaves)
-        floor = math.ceil(leaves * min(1.0, MIN_SCANNED_MOVIES / max(num_movies, 1)))
-        return dataclasses.replace(
-            self, scann_num_leaves=leaves, scann_leaves_to_search=min(leaves, max(share, floor, 1))
-        )
 
 
 def scann_layer(embeddings: np.ndarray, identifiers: np.ndarray, params: ScannParams, k: int):

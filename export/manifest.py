@@ -12,19 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from export.index import ScannParams
-from pipelines.dataset import Prepared
+from export import signatures
+from export.config import ExportConfig, ScannParams
+from pipelines.data.dataset import Prepared
+from pipelines.training.model_dir import METRICS, SavedConfig
 
 FORMAT_VERSION = 1
 PACKAGES = ("tensorflow", "tf-keras", "tensorflow-recommenders", "scann", "numpy", "pandas", "tensorboard")
-SIGNATURES = {
-    "recommend": "history_movie_ids int64 [B, L] (0 = padding), history_ratings float32 [B, L], "
-    "history_timestamps int64 [B, L], query_timestamp int64 [B] -> movie_ids int64 [B, K], scores float32 [B, K]",
-    "user_embedding": "same inputs as recommend -> embedding float32 [B, d]",
-    "movie_embedding": "movie_ids int64 [B] -> embedding float32 [B, d] (zeros for unknown ids)",
-    "similar_movies": "movie_ids int64 [B] -> movie_ids int64 [B, K], scores float32 [B, K] (itself excluded)",
-    "serving_default": "= recommend",
-}
 SUMMARY_METRICS = ("recall@10", "recall@20", "recall@100", "ndcg@10", "hit@10", "mrr@100")
 
 
@@ -51,7 +45,7 @@ def content_hash(prepared: Prepared) -> str:
 
 def metrics_summary(model_dir: Path) -> dict | None:
     """Means of the main validation and test metrics of metrics.json, or None without one."""
-    path = model_dir / "metrics.json"
+    path = model_dir / METRICS
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
@@ -62,11 +56,13 @@ def metrics_summary(model_dir: Path) -> dict | None:
     return out
 
 
-def manifest(model_dir: Path, model_config: dict, config, scann: ScannParams, prepared: Prepared, dim: int) -> dict:
+def manifest(
+    model_dir: Path, saved: SavedConfig, config: ExportConfig, scann: ScannParams, prepared: Prepared, dim: int
+) -> dict:
     """The manifest's content.
 
     Args:
-      model_dir: the trained model's folder.  model_config: its config.json.
+      model_dir: the trained model's folder.  saved: its config.json.
       config: the ExportConfig as given.  scann: the ScaNN parameters as used (adapted to the catalog).
       prepared: the model's data.  dim: embedding size.
     """
@@ -78,14 +74,14 @@ def manifest(model_dir: Path, model_config: dict, config, scann: ScannParams, pr
         "num_movies": prepared.catalog.num_movies,
         "embedding_dim": dim,
         "k": config.k,
-        "history_length": int(model_config["input"]["history_length"]),
+        "history_length": saved.run.input.history_length,
         "saved_models": {"scann": "saved_model/scann", "brute_force": "saved_model/brute_force"},
-        "signatures": SIGNATURES,
+        "signatures": signatures.describe(),
         "scann": {f.name: getattr(scann, f.name) for f in dataclasses.fields(ScannParams)},
         "export_config": dataclasses.asdict(config),
-        "model_config": model_config,
+        "model_config": saved.to_json(),
         "data": {
-            "fingerprint": prepared.figures.get("fingerprint") or model_config.get("data_fingerprint"),
+            "fingerprint": prepared.figures.get("fingerprint") or saved.data_fingerprint,
             "content_hash": content_hash(prepared),
             "t_val": int(split.t_val),
             "t_test": int(split.t_test),

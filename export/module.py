@@ -19,17 +19,18 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from export.index import ScannParams, drop_excluded, exact_top_k, scann_layer
+from export import signatures
+from export.config import INDEXES, ScannParams
+from export.index import drop_excluded, exact_top_k, scann_layer
 from towers.towers import QueryTower
 
-HISTORY_SPECS = {
-    "history_movie_ids": tf.TensorSpec([None, None], tf.int64, name="history_movie_ids"),
-    "history_ratings": tf.TensorSpec([None, None], tf.float32, name="history_ratings"),
-    "history_timestamps": tf.TensorSpec([None, None], tf.int64, name="history_timestamps"),
-    "query_timestamp": tf.TensorSpec([None], tf.int64, name="query_timestamp"),
-}
-MOVIE_SPEC = tf.TensorSpec([None], tf.int64, name="movie_ids")
-INDEXES = ("scann", "brute_force")
+
+def _spec(tensor: signatures.Tensor) -> tf.TensorSpec:
+    return tf.TensorSpec([None] * len(tensor.shape), tf.as_dtype(tensor.dtype), name=tensor.name)
+
+
+HISTORY_SPECS = {t.name: _spec(t) for t in signatures.HISTORY_INPUTS}
+(MOVIE_SPEC,) = (_spec(t) for t in signatures.MOVIE_INPUTS)
 
 
 class RetrievalModule(tf.Module):

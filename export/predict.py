@@ -16,14 +16,10 @@ import math
 
 import numpy as np
 
-HISTORY_INPUTS = ("history_movie_ids", "history_ratings", "history_timestamps", "query_timestamp")
-SIGNATURE_INPUTS = {
-    "serving_default": HISTORY_INPUTS,
-    "recommend": HISTORY_INPUTS,
-    "user_embedding": HISTORY_INPUTS,
-    "movie_embedding": ("movie_ids",),
-    "similar_movies": ("movie_ids",),
-}
+from export import signatures
+
+HISTORY_INPUTS = tuple(t.name for t in signatures.HISTORY_INPUTS)
+SIGNATURE_INPUTS = {name: signatures.input_names(name) for name in signatures.SIGNATURES}
 MAX_BODY_BYTES = 4 << 20
 
 

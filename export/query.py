@@ -15,55 +15,26 @@ import datetime
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from absl import app
 
 from export.bundle import Export, Result, parse_history
-from pipelines import cli, releases
-from pipelines.download import resolve_data_dir
-from pipelines.errors import DataError
+from export.config import QueryConfig
+from pipelines import cli
+from pipelines.data import releases
+from pipelines.data.download import resolve_data_dir
+from pipelines.data.errors import DataError
+from pipelines.data.load import read_ratings
 
 CLOSE_SIMILARITY = 0.3  # below this cosine a history movie is not much of a reason: say "nearest" instead
 
 
-@dataclasses.dataclass(frozen=True)
-class QueryConfig:
-    """Attributes:
-    export_dir: the export (default <model_dir>/export).  index: "scann" or "brute_force".
-    history: 'movieId:rating,...' oldest first.  user_id: a user of data_dir whose ratings are the history.
-    similar_to: a movieId whose neighbours to list.  num_results: rows printed (at most the exported k).
-    query_time: query timestamp (default: the user's last rating + 1, or the export's T_test).
-    data_dir: the release holding user_id's ratings (default: the data the model was trained on).
-    cache_dir: where a zipped data_dir is unpacked.
-    """
-
-    export_dir: str | None = None
-    index: str = "scann"
-    history: str | None = None
-    user_id: int | None = None
-    similar_to: int | None = None
-    num_results: int = 10
-    query_time: int | None = None
-    data_dir: str | None = None
-    cache_dir: str = str(cli.DEFAULT_CACHE_DIR)
-
-
 def user_history(folder: Path, user_id: int) -> tuple[list[tuple[int, float]], list[int]]:
     """A user's ratings from a release's ratings.csv, oldest first: [(movie_id, rating)], [timestamp]."""
-    table = pacsv.read_csv(
-        folder / releases.RATINGS,
-        convert_options=pacsv.ConvertOptions(
-            column_types={"userId": pa.int64(), "movieId": pa.int64(), "rating": pa.float32(), "timestamp": pa.int64()}
-        ),
-    )
-    table = table.filter(pc.equal(table["userId"], user_id))
-    if table.num_rows == 0:
+    users, movies, ratings, stamps = read_ratings(folder / releases.RATINGS)  # validated as training reads it
+    mine = np.flatnonzero(users == user_id)
+    if len(mine) == 0:
         raise DataError(f"user {user_id} has no ratings", path=folder / releases.RATINGS)
-    stamps, movies = table["timestamp"].to_numpy(), table["movieId"].to_numpy()
-    order = np.lexsort((movies, stamps))
-    ratings = table["rating"].to_numpy()
+    order = mine[np.lexsort((movies[mine], stamps[mine]))]
     return [(int(movies[i]), float(ratings[i])) for i in order], [int(stamps[i]) for i in order]
 
 

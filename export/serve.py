@@ -18,7 +18,7 @@ from absl import app
 from export.api import ServeConfig, create_app
 from export.bundle import Export
 from pipelines import cli
-from pipelines.errors import DataError
+from pipelines.data.errors import DataError
 
 MAX_CONCURRENT_REQUESTS = 64  # beyond this uvicorn answers 503 instead of queueing without bound
 

@@ -7,125 +7,13 @@ prints one JSON line of figures. Exit code 2 with a one-line error on bad input.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from pathlib import Path
 
-import numpy as np
-from absl import app, logging
+from absl import app
 
-from pipelines import cli, dataset, releases
-from pipelines.dataset import Prepared
-from pipelines.download import resolve_data_dir
-from pipelines.errors import DataError
-from pipelines.features import aggregate_tags, build_catalog
-from pipelines.load import load_release
-from pipelines.split import group_by_user, temporal_split
-from pipelines.synthetic import generate
-from pipelines.synthetic_world import GENERATOR_VERSION, PRESETS
-
-LARGE_RELEASE_RATINGS = 1_000_000  # protocol: 0.05 / 0.05 for ml-latest-sized data, 0.1 / 0.1 for small
-
-
-@dataclasses.dataclass(frozen=True)
-class PrepareConfig:
-    """Where the data comes from and how it is split.
-
-    Attributes:
-      data_dir: an extracted release folder or a release zip; None downloads `release`.
-      release: registry name used when downloading.
-      cache_dir: downloads, extracted archives and prepared data sets live here.
-      val_frac, test_frac: window sizes; None picks the protocol's default for the data size.
-      drop_orphans: drop-and-count rows that reference unknown movies or genome tags instead of failing.
-      base_url: download mirror (tests point it at a local server).
-      synthetic: a synthetic preset (tiny, small, full) generated once into the cache instead of real data.
-      synthetic_seed: the synthetic release's seed.
-    """
-
-    data_dir: str | None = None
-    release: str = releases.DEFAULT_RELEASE
-    cache_dir: str = str(cli.DEFAULT_CACHE_DIR)
-    val_frac: float | None = None
-    test_frac: float | None = None
-    drop_orphans: bool = False
-    base_url: str | None = None
-    synthetic: str | None = None
-    synthetic_seed: int = 0
-
-
-def default_fractions(num_ratings: int) -> float:
-    return 0.05 if num_ratings >= LARGE_RELEASE_RATINGS else 0.1
-
-
-def build(folder: Path, config: PrepareConfig) -> Prepared:
-    """Loads, validates, featurises and splits one release folder (no caching)."""
-    start = time.perf_counter()
-    raw = load_release(folder, drop_orphans=config.drop_orphans)
-    logging.info("loaded %s in %.1f s", folder, time.perf_counter() - start)
-    catalog = build_catalog(raw)
-    movies = catalog.index_of(raw.rating_movie_ids)
-    data = group_by_user(raw.user_ids, movies, raw.ratings, raw.timestamps)
-    default = default_fractions(len(movies))
-    val_frac = default if config.val_frac is None else config.val_frac
-    test_frac = default if config.test_frac is None else config.test_frac
-    split = temporal_split(data, val_frac=val_frac, test_frac=test_frac)
-    tags = aggregate_tags(raw, catalog, before=split.t_val)
-    figures = {
-        "ratings": len(movies),
-        "users": len(data),
-        "movies": catalog.num_movies,
-        "genome_movies": int(catalog.has_genome.sum()),
-        "train_ratings": len(split.train.movies),
-        "t_val": split.t_val,
-        "t_test": split.t_test,
-        **{
-            f"{name}_{figure}": value
-            for name, cases in (("val", split.val), ("test", split.test))
-            for figure, value in (
-                ("users", len(cases)),
-                ("targets", len(cases.target_movies)),
-                ("cold_users", int(np.sum(cases.cold_users))),
-            )
-        },
-        "val_frac": val_frac,
-        "test_frac": test_frac,
-        "dropped": raw.dropped,
-    }
-    logging.info("prepared in %.1f s", time.perf_counter() - start)
-    return Prepared(catalog=catalog, tags=tags, split=split, figures=figures)
-
-
-def data_folder(config: PrepareConfig, cache_dir: Path, *, progress: bool = True) -> Path:
-    """The release folder: a synthetic one (generated once), a local folder or zip, or a download."""
-    if config.synthetic is None:
-        return resolve_data_dir(config.data_dir, config.release, cache_dir, base_url=config.base_url,
-                                progress=progress)  # fmt: skip
-    if config.data_dir is not None:
-        raise DataError("give either data_dir or synthetic, not both")
-    if config.synthetic not in PRESETS:
-        raise DataError(f"unknown synthetic preset {config.synthetic!r}; known: {', '.join(PRESETS)}")
-    folder = cache_dir / f"ml-synthetic-{config.synthetic}-seed{config.synthetic_seed}-v{GENERATOR_VERSION}"
-    if not (folder / releases.RATINGS).exists():
-        logging.info("generating the synthetic %s release into %s", config.synthetic, folder)
-        generate(folder, config.synthetic, config.synthetic_seed)
-    return folder
-
-
-def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:
-    """The cached `build`: the first run writes the prepared data, later runs load it in seconds."""
-    cache_dir = Path(config.cache_dir).expanduser()
-    folder = data_folder(config, cache_dir, progress=progress)
-    names = (*releases.get_release("ml-latest").files,)
-    inputs = [folder / name for name in names if (folder / name).exists()]
-    params = {"val_frac": config.val_frac, "test_frac": config.test_frac, "drop_orphans": config.drop_orphans}
-    target = cache_dir / "prepared" / dataset.fingerprint(inputs, params)
-    if not (target / "strings.json").exists():
-        dataset.save(build(folder, config), target)
-    prepared = dataset.load(target)
-    return dataclasses.replace(
-        prepared, figures={**prepared.figures, "data_dir": str(folder), "fingerprint": target.name}
-    )
+from pipelines import cli
+from pipelines.data.prepared import PrepareConfig, prepare
 
 
 @cli.exits_2_on_bad_input

@@ -7,18 +7,18 @@ Re-running with the same --model_dir resumes an interrupted run from its last ep
 
 from __future__ import annotations
 
-import dataclasses
 import json
+from pathlib import Path
 
 from absl import app
 
-from export.build import ExportConfig
+from export.config import ExportConfig
 from pipelines import cli
-from pipelines.input import InputConfig
-from pipelines.prepare import PrepareConfig, prepare
-from pipelines.training import TrainConfig, make_strategy, train
-from towers.genome_encoder import GenomeConfig
-from towers.towers import TowerConfig
+from pipelines.data.prepared import PrepareConfig, prepare
+from pipelines.training.config import InputConfig, RunConfig, TrainConfig
+from pipelines.training.distribute import make_strategy, worker_dir
+from pipelines.training.loop import train
+from towers.config import GenomeConfig, TowerConfig
 
 SUMMARY_METRICS = ("recall@10", "recall@20", "recall@50", "recall@100", "ndcg@10", "hit@10", "mrr@100")
 
@@ -44,28 +44,23 @@ def summary(metrics: dict) -> str:
 
 @cli.exits_2_on_bad_input
 def main(argv: list[str]) -> None:
-    configs = {
-        "prepare": cli.config_from_flags(PrepareConfig),
-        "input": cli.config_from_flags(InputConfig),
-        "towers": cli.config_from_flags(TowerConfig),
-        "genome": cli.config_from_flags(GenomeConfig),
-        "train": cli.config_from_flags(TrainConfig),
-    }
-    resolved = {name: dataclasses.asdict(config) for name, config in configs.items()}
-    strategy = make_strategy(configs["train"])  # before any other TensorFlow work
-    print(json.dumps({"config": resolved}))
-    prepared = prepare(configs["prepare"])
-    export_config = cli.config_from_flags(ExportConfig)
-    metrics = train(
-        prepared,
-        configs["input"],
-        configs["towers"],
-        configs["genome"],
-        configs["train"],
-        resolved,
-        strategy,
-        export_config,
+    run = RunConfig(
+        prepare=cli.config_from_flags(PrepareConfig),
+        input=cli.config_from_flags(InputConfig),
+        towers=cli.config_from_flags(TowerConfig),
+        genome=cli.config_from_flags(GenomeConfig),
+        train=cli.config_from_flags(TrainConfig),
     )
+    export_config = cli.config_from_flags(ExportConfig)
+    strategy = make_strategy(run.train)  # before any other TensorFlow work
+    print(json.dumps({"config": run.to_json()}))
+    prepared = prepare(run.prepare)
+    metrics = train(prepared, run, strategy)
+    is_chief, out_dir = worker_dir(strategy, Path(run.train.model_dir))
+    if run.train.export and is_chief:
+        from export.build import export_model  # ScaNN and the SavedModel code, only to export
+
+        export_model(out_dir, config=export_config, prepared=prepared)
     print(summary(metrics))
 
 

@@ -1,4 +1,6 @@
-"""Shared fixtures: synthetic releases generated once per session, and a writer for hand-made ones."""
+"""Shared fixtures: synthetic releases generated once per session, a writer for hand-made ones, a tiny trained
+model and its export (made once per session, for the export tests and the recommender contract), and the
+entry-point subprocess helpers."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-from pipelines.synthetic import generate
+from pipelines.data.prepared import PrepareConfig, build
+from pipelines.data.synthetic.release import generate
 
 SMALL_RELEASE = {
     "movies.csv": (
@@ -70,8 +73,52 @@ def tiny_copy(tiny_release: Path, tmp_path: Path) -> Path:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_module(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def _environment(env: dict | None) -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+
+
+def run_module(module: str, *args: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m module args...` from the repository root, as a user runs an entry point."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=timeout)  # fmt: skip
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          env=_environment(env), cwd=ROOT, timeout=timeout)  # fmt: skip
+
+
+def start_module(module: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    """`python -m module args...` started in the background (a server, one worker of several)."""
+    return subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_environment(env), cwd=ROOT)  # fmt: skip
+
+
+K = 20
+HISTORY_LENGTH = 10
+
+
+@pytest.fixture(scope="session")
+def export_prepared(tiny_release: Path):
+    return build(tiny_release, PrepareConfig())
+
+
+@pytest.fixture(scope="session")
+def trained_model(export_prepared, tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained for one epoch on the tiny synthetic release (600 movies)."""
+    from pipelines.training.config import InputConfig, RunConfig, TrainConfig
+    from pipelines.training.loop import train
+    from towers.config import GenomeConfig, TowerConfig
+
+    model_dir = tmp_path_factory.mktemp("export") / "model"
+    run = RunConfig(
+        prepare=PrepareConfig(data_dir=str(tiny_release), cache_dir=str(model_dir.parent / "cache")),
+        input=InputConfig(history_length=HISTORY_LENGTH, batch_size=128),
+        towers=TowerConfig(embedding_dim=16, id_dim=16, hidden=32),
+        genome=GenomeConfig(genome_encoder="pca", bottleneck=8),
+        train=TrainConfig(model_dir=str(model_dir), epochs=1, steps_per_execution=4, export=False),  # exported below
+    )
+    train(export_prepared, run)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def export_dir(trained_model: Path, export_prepared) -> Path:
+    from export.build import ExportConfig, export_model
+
+    return export_model(trained_model, None, ExportConfig(k=K), prepared=export_prepared)

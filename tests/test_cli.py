@@ -1,4 +1,4 @@
-"""Every config dataclass field has a flag of the same name and the same default."""
+"""The flags are derived from the config dataclasses: one flag per field, with its default, type and help."""
 
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ import pytest
 from absl import flags
 
 from pipelines import cli
-from pipelines.input import InputConfig
-from pipelines.prepare import PrepareConfig
-from pipelines.training import TrainConfig
-from towers.genome_encoder import GenomeConfig
-from towers.towers import TowerConfig
-
-CONFIGS = [PrepareConfig, InputConfig, TowerConfig, GenomeConfig, TrainConfig]
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +17,63 @@ def defined() -> flags.FlagValues:
     return flags.FLAGS
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.__name__)
-def test_flag_defaults_match_config_defaults(defined: flags.FlagValues, config: type) -> None:
+@pytest.mark.parametrize("config", cli.CONFIGS, ids=lambda c: c.__name__)
+def test_every_field_is_a_flag_with_its_default_and_help(defined: flags.FlagValues, config: type) -> None:
+    docs, specs = cli.field_docs(config), cli.flag_specs()
     for field in dataclasses.fields(config):
         assert field.name in defined, f"{config.__name__}.{field.name} has no flag"
-        assert defined[field.name].default == field.default, (
-            f"{field.name}: flag {defined[field.name].default} != {field.default}"
-        )
+        assert defined[field.name].default == field.default, field.name
+        if specs[field.name]["owner"] == config.__name__:  # a shared field's help is its first config's
+            assert defined[field.name].help.endswith(docs[field.name]), field.name  # enums prefix "<a|b>: "
+        if field.metadata.get("choices"):
+            assert defined[field.name].parser.enum_values == list(field.metadata["choices"]), field.name
+
+
+def test_every_flag_is_a_field(defined: flags.FlagValues) -> None:
+    fields = {field.name for config in cli.CONFIGS for field in dataclasses.fields(config)}
+    ours = {flag.name for module, module_flags in defined.flags_by_module_dict().items()
+            if module.endswith("cli.py") or module == "pipelines.cli" for flag in module_flags}  # fmt: skip
+    assert ours == fields
+
+
+def test_field_docs_read_continuation_lines() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Example:
+        """Example.
+
+        Attributes:
+          first: One line.
+          second: Two lines
+            of help.
+        """
+
+        first: int = 1
+        second: str = "x"
+
+    assert cli.field_docs(Example) == {"first": "One line.", "second": "Two lines of help."}
+
+
+def test_a_shared_field_with_another_default_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Other:
+        """Other.
+
+        Attributes:
+          model_dir: A different default.
+        """
+
+        model_dir: str = "elsewhere"
+
+    with pytest.raises(TypeError, match="--model_dir"):
+        cli.flag_specs((*cli.CONFIGS, Other))
+
+
+def test_a_field_without_help_is_refused() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Undocumented:
+        """No attributes section."""
+
+        lonely: int = 0
+
+    with pytest.raises(TypeError, match="lonely"):
+        cli.flag_specs((Undocumented,))

@@ -13,27 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-ENCODERS = ("autoencoder", "pca", "none")
-
-
-@dataclasses.dataclass(frozen=True)
-class GenomeConfig:
-    """Attributes:
-    genome_encoder: "autoencoder", "pca" or "none".
-    bottleneck: code size.
-    ae_hidden: autoencoder hidden width.
-    ae_epochs, ae_batch_size, ae_learning_rate, ae_patience: autoencoder training.
-    ae_heldout_frac: share of genome movies held out for validation (autoencoder and PCA alike).
-    """
-
-    genome_encoder: str = "autoencoder"
-    bottleneck: int = 64
-    ae_hidden: int = 512
-    ae_epochs: int = 60
-    ae_batch_size: int = 128
-    ae_learning_rate: float = 1e-3
-    ae_patience: int = 5
-    ae_heldout_frac: float = 0.1
+from towers.config import ENCODERS, GenomeConfig
 
 
 class GenomeAutoencoder(keras.Model):

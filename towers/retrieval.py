@@ -1,6 +1,8 @@
 """The two-tower retrieval model: TFRS Retrieval task over in-batch negatives.
 
-`compute_loss` only joins the two towers and the task (STYLE.md: thin model, independent towers).
+`compute_loss` joins the two towers and the task: it embeds the batch's queries (one per example, or one
+per target position of a chunk batch) and its candidates, and hands TFRS the logQ probabilities and one
+score mask built from the negative techniques of towers/negatives.py.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
+from towers import negatives
 from towers.layers import ConstantLookup
 from towers.towers import CandidateTower, QueryTower
+
+CHUNK_USER = "user"  # the key only chunk batches carry: the user of each target position
 
 
 @keras.utils.register_keras_serializable("towers")
@@ -52,7 +57,7 @@ class TwoTowerModel(tfrs.Model):
         been the answer then, and pushing it down there would teach the towers that new movies are bad.
       metrics: factorized top-K metrics for evaluation (computed only when not training).
 
-    Chunk batches (pipelines.input) also leave a user's other targets and the padding positions out.
+    Chunk batches (pipelines.training.input) also leave a user's other targets and the padding positions out.
     All exclusions go to Retrieval as one `score_mask`: a single select over the [B, B] logits instead
     of the task's own accidental-hit pass plus a second masking pass.
     """
@@ -80,29 +85,27 @@ class TwoTowerModel(tfrs.Model):
             None if first_rated is None else ConstantLookup(np.asarray(first_rated, np.int64), name="first_rated")
         )
         self.remove_accidental_hits = remove_accidental_hits
+        self.accidental_hits = negatives.AccidentalHits(name="accidental_hits")
+        self.future_negatives = negatives.FutureNegatives(name="future_negatives")
+        self.same_user_targets = negatives.SameUserTargets(name="same_user_targets")
         self.task = tfrs.tasks.Retrieval(loss=InBatchSoftmax(), metrics=metrics, temperature=temperature)
 
     def score_mask(self, features: dict[str, tf.Tensor]) -> tf.Tensor | None:
         """[B, B] bool, False where candidate j must not count as a negative of query i (None: keep all)."""
         targets = features["target"]
-        keep = None
+        keeps = []
         if self.remove_accidental_hits:
-            keep = tf.not_equal(targets[:, None], targets[None, :])
+            keeps.append(self.accidental_hits(targets))
         if self.first_rated is not None:
-            query_time = tf.cast(features["query_timestamp"], tf.int64)
-            available = self.first_rated(targets)[None, :] <= query_time[:, None]
-            keep = available if keep is None else keep & available
-        if "user" in features:  # chunk batches: a user's other targets are movies they did rate; padding is none
-            others = tf.not_equal(features["user"][:, None], features["user"][None, :]) & (features["weight"] > 0)
-            keep = others if keep is None else keep & others
-        if keep is None:
-            return None
-        return keep | tf.eye(tf.shape(targets)[0], dtype=tf.bool)  # a query's own positive always counts
+            keeps.append(self.future_negatives(self.first_rated(targets), features["query_timestamp"]))
+        if CHUNK_USER in features:
+            keeps.append(self.same_user_targets(features[CHUNK_USER], features["weight"]))
+        return negatives.score_mask(keeps)
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        if "history_mask" in features:  # a chunk batch (pipelines.input): one query per target position
+        if CHUNK_USER in features:  # a chunk batch (pipelines.training.input): one query per target position
             queries = self.query_tower.call_on_chunks(features)
-            features = {k: tf.reshape(features[k], [-1]) for k in ("target", "query_timestamp", "weight", "user")}
+            features = {k: tf.reshape(features[k], [-1]) for k in ("target", "query_timestamp", "weight", CHUNK_USER)}
         else:
             queries = self.query_tower(features, training=training)
         targets = features["target"]

@@ -2,7 +2,7 @@
 
 Both end in an L2-normalised embedding of the same dimension; their dot product is the retrieval score.
 Each is a Keras model of its own that can be saved and served alone. Movies are referred to by their
-dense index (pipelines.features.Catalog); a fixed `slots` table maps the index to an id-embedding row:
+dense index (pipelines.data.features.Catalog); a fixed `slots` table maps the index to an id-embedding row:
 1..S for movies rated before T_val, 0 (out of vocabulary) for the rest, so a movie first seen later
 falls back to a learned "unknown movie" vector plus its content.
 """
@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from towers.config import TowerConfig
 from towers.layers import (
     EPOCH_START,
     POOLINGS,
@@ -25,30 +26,6 @@ from towers.layers import (
     L2Normalize,
     WeightedMeanPooling,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class TowerConfig:
-    """Sizes of both towers.
-
-    Attributes:
-      embedding_dim: output embedding size of both towers.
-      id_dim: size of the movie-id embeddings.
-      hidden: width of each tower's hidden layer.
-      pooling: history encoder of the query tower, "weighted" (rating/recency-weighted mean) or "attention".
-      id_dropout: training-time probability of hiding a candidate's id (so the OOV slot and content learn
-        to stand in for movies never rated before T_val).
-      use_content_in_history: add each history movie's content projection to its id embedding.
-      share_id_embedding: the query tower reads history movies from the candidate tower's id embeddings.
-    """
-
-    embedding_dim: int = 64
-    id_dim: int = 64
-    hidden: int = 128
-    pooling: str = "weighted"
-    id_dropout: float = 0.1
-    use_content_in_history: bool = True
-    share_id_embedding: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +132,7 @@ class QueryTower(keras.Model):
         return self.embed(pooled, ratings, mask, query_timestamp)
 
     def call_on_chunks(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        """The embedding `call` gives, for every target of a chunk batch (pipelines.input): [C * L, dim].
+        """The embedding `call` gives, for every target of a chunk batch (pipelines.training.input): [C * L, dim].
 
         The chunk's context items are computed once and each target pools its band of them
         (history_mask); the same weights, features and MLP as `call`, so training on chunks trains the

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.planted_ceiling import variants
-from pipelines import planted
-from pipelines.evaluation import batches, evaluate
-from pipelines.prepare import PrepareConfig, prepare
+from pipelines.data.prepared import PrepareConfig, prepare
+from pipelines.evaluation import planted
+from pipelines.evaluation.evaluator import batches, evaluate
 
 
 def test_variants_score_the_catalog_and_the_whole_truth_scores_best(small_release: Path, tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from benchmarks.split_and_metric_study import NEGATIVES, holdout, leave_one_out_fold, sampled_metrics
-from pipelines.evaluation import Queries
-from pipelines.split import group_by_user
+from pipelines.data.split import group_by_user
+from pipelines.evaluation.evaluator import Queries
 
 
 def test_holdout_and_leave_one_out() -> None:

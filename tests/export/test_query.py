@@ -3,10 +3,7 @@ other modes and refusals in process."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +12,8 @@ import pytest
 
 from export.bundle import parse_history
 from export.query import QueryConfig, run, user_history
-from pipelines.errors import DataError
+from pipelines.data.errors import DataError
+from tests.conftest import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 RANK_LINE = re.compile(r"^\s+(\d+)\s+(-?\d\.\d{3})\s+(.+?)  \[(.+)\]$")
@@ -28,14 +26,8 @@ def liked_history(export_prepared, count: int = 4) -> str:
 
 def test_cli_prints_ranked_titles_with_reasons(export_dir: Path, export_prepared) -> None:
     history = liked_history(export_prepared)
-    result = subprocess.run(
-        [sys.executable, "-m", "export.query", f"--export_dir={export_dir}", f"--history={history}", "--num_results=5"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_module("export.query", f"--export_dir={export_dir}", f"--history={history}", "--num_results=5",
+                        timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("Top 5 for the given history (4 ratings; scann index")

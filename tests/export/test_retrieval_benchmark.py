@@ -8,7 +8,7 @@ import numpy as np
 
 from benchmarks.retrieval import Timing, compare_indexes, embed_queries, raw_queries, signature_latency
 from export.index import ScannParams
-from tests.export.conftest import HISTORY_LENGTH
+from tests.conftest import HISTORY_LENGTH
 
 
 def test_compare_indexes_on_the_tiny_export(export_dir: Path, export_prepared) -> None:

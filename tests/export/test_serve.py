@@ -5,9 +5,6 @@ real server on 127.0.0.1 port 0 under a short bounded load."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,7 @@ from benchmarks.serve_load import load_test, request_plan
 from export.api import ServeConfig, create_app
 from export.bundle import Export
 from export.predict import MAX_BODY_BYTES
-from tests.export.conftest import K
+from tests.conftest import K, start_module
 
 ROOT = Path(__file__).resolve().parents[2]
 PREDICT = "/v1/models/movielens:predict"
@@ -172,14 +169,7 @@ def test_every_bad_request_gets_a_json_4xx_and_the_server_keeps_answering(client
 
 
 def test_a_real_server_on_loopback_under_bounded_load(export_dir: Path, ids) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "export.serve", f"--export_dir={export_dir}", "--port=0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    child = start_module("export.serve", f"--export_dir={export_dir}", "--port=0")
     try:
         line = child.stdout.readline()
         assert line, child.stderr.read()[-3000:]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import evaluate, metrics
-from pipelines.errors import DataError
+from pipelines.evaluation import metrics, suite
 from tests.conftest import run_module
 
 METHODS = [
@@ -42,7 +41,12 @@ def test_evaluate_writes_the_report(tiny_release: Path, tmp_path: Path) -> None:
     for method in written["methods"].values():
         for window in ("validation", "test"):
             ev = method[window]
-            assert set(ev["overall"]) == {*metrics.METRICS, "coverage@10", "popularity_percentile@10"}
+            assert set(ev["overall"]) == {
+                *metrics.METRICS,
+                "coverage@10",
+                "popularity_percentile@10",
+                "cold_movie_share@20",
+            }
             assert {"mean", "low", "high"} <= set(ev["overall"]["recall@20"])
             assert set(ev["slices"]) == {"cold_users", "users_with_history", "cold_movie_targets", "warm_movie_targets"}
             assert ev["cases"] == written["figures"][f"{'val' if window == 'validation' else 'test'}_users"]
@@ -72,15 +76,9 @@ def test_bad_input_exits_2_with_one_line(tiny_release: Path, tmp_path: Path, arg
     assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
 
 
-def test_a_missing_model_module_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(evaluate, "MODEL_MODULE", "pipelines.no_such_module")
-    with pytest.raises(DataError, match="does not exist yet"):
-        evaluate.load_model_recommender("runs/x")
-
-
 def test_a_missing_model_dir_means_baselines_only(tmp_path: Path) -> None:
-    config = evaluate.resolve(evaluate.EvaluateConfig(model_dir=str(tmp_path / "not-trained")))
-    assert config.model_dir is None and evaluate.output_dir(config) == Path("runs/evaluation")
+    config = suite.resolve(suite.EvaluateConfig(model_dir=str(tmp_path / "not-trained")))
+    assert config.model_dir is None and suite.output_dir(config) == Path("runs/evaluation")
     (tmp_path / "model").mkdir()
-    config = evaluate.resolve(evaluate.EvaluateConfig(model_dir=str(tmp_path / "model")))
-    assert evaluate.output_dir(config) == tmp_path / "model" / "evaluation"
+    config = suite.resolve(suite.EvaluateConfig(model_dir=str(tmp_path / "model")))
+    assert suite.output_dir(config) == tmp_path / "model" / "evaluation"

@@ -6,8 +6,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from pipelines.training import TrainConfig, build_model
-from towers.towers import MovieTables, TowerConfig
+from pipelines.training.config import TrainConfig
+from pipelines.training.model_dir import build_model
+from towers.config import TowerConfig
+from towers.towers import MovieTables
 
 MOVIES = 30
 
@@ -155,3 +157,24 @@ def test_id_dropout_follows_the_seed_also_under_xla() -> None:
     assert not np.allclose(first[0], first[1])  # a new draw every step
     np.testing.assert_array_equal(first, trained_embeddings(0))
     assert not np.allclose(first, trained_embeddings(1))
+
+
+def test_each_tower_saves_and_loads_on_its_own(tmp_path) -> None:
+    """Each tower is a SavedModel by itself (serve the candidate tower to embed new movies, the query tower
+    to embed users), answering as the tower in memory does."""
+    model = build_model(tables(), TowerConfig(embedding_dim=8), TrainConfig(), None)
+    movies = tf.constant([1, 25, 30])
+    query_spec = {name: tf.TensorSpec([None, None], value.dtype, name) for name, value in queries().items()
+                  if name != "query_timestamp"}  # fmt: skip
+    query_spec["query_timestamp"] = tf.TensorSpec([None], tf.int64, "query_timestamp")
+    signatures = {
+        "candidate_tower": tf.function(lambda m: model.candidate_tower(m), [tf.TensorSpec([None], tf.int32)]),
+        "query_tower": tf.function(lambda f: model.query_tower(f), [query_spec]),
+    }
+    for name, function in signatures.items():
+        tower = getattr(model, name)
+        tf.saved_model.save(tower, str(tmp_path / name), signatures=function.get_concrete_function())
+    candidate = tf.saved_model.load(str(tmp_path / "candidate_tower")).signatures["serving_default"]
+    np.testing.assert_allclose(next(iter(candidate(movies).values())), model.candidate_tower(movies), atol=1e-6)
+    query = tf.saved_model.load(str(tmp_path / "query_tower")).signatures["serving_default"]
+    np.testing.assert_allclose(next(iter(query(**queries()).values())), model.query_tower(queries()), atol=1e-6)

@@ -1,0 +1,48 @@
+"""The towers' fixed per-movie input tables, from training ratings (before T_val) and content only:
+id slots, dense content (genome code, genres, popularity), year buckets, title tokens; and the in-batch
+sampling probability of each movie (the logQ correction)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipelines.data.content import build_content
+from pipelines.data.dataset import Prepared
+from pipelines.training.input import InputConfig, target_positions
+from towers.config import GenomeConfig
+from towers.genome_encoder import genome_codes
+from towers.layers import SECONDS_PER_YEAR
+from towers.towers import MovieTables
+
+
+def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[MovieTables, dict]:
+    """Fixed lookup tables from training data and content only (slots from ratings before T_val)."""
+    content = build_content(prepared.catalog)
+    codes = genome_codes(content.genome, content.has_genome, genome, seed)
+    seen = prepared.train_counts > 0
+    seen[0] = False
+    slots = np.zeros(len(seen), np.int32)
+    slots[seen] = np.arange(1, seen.sum() + 1)
+    dense = np.concatenate(
+        [codes.codes, content.has_genome[:, None], content.genres, popularity_features(prepared)], axis=1
+    ).astype(np.float32)
+    tables = MovieTables(
+        slots=slots, content=dense, year_buckets=content.year_buckets, title_tokens=content.title_tokens
+    )
+    return tables, codes.report
+
+
+def popularity_features(prepared: Prepared) -> np.ndarray:
+    """[n + 1, 3] per movie from training ratings only: log count, years on the catalog before T_val
+    (first training rating to T_val; 0 for unseen movies) and log ratings per year."""
+    counts = prepared.train_counts.astype(np.float64)
+    years = (prepared.split.t_val - prepared.first_rated) / SECONDS_PER_YEAR
+    rate = np.log1p(counts / np.maximum(years, 1 / 12))
+    return np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
+
+
+def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:
+    """[n + 1] share of training targets per movie: the in-batch candidate sampling probability."""
+    targets = prepared.split.train.movies[target_positions(prepared.split.train, config.positives)]
+    counts = np.bincount(targets, minlength=prepared.catalog.num_movies + 1).astype(np.float64)
+    return np.maximum(counts / max(counts.sum(), 1.0), 1e-9).astype(np.float32)

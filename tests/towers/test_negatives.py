@@ -1,0 +1,45 @@
+"""Each in-batch negative layer against a hand-computed mask, survives a get_config round trip, and their
+combination always keeps a query's own positive."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+
+from towers import negatives
+
+
+def round_trip(layer: keras.layers.Layer) -> keras.layers.Layer:
+    return keras.utils.deserialize_keras_object(keras.utils.serialize_keras_object(layer))
+
+
+@pytest.mark.parametrize("layer", [negatives.AccidentalHits, negatives.FutureNegatives, negatives.SameUserTargets])
+def test_round_trip_keeps_class_and_name(layer: type) -> None:
+    clone = round_trip(layer(name="technique"))
+    assert type(clone) is layer and clone.name == "technique"
+
+
+def test_accidental_hits_leave_out_other_copies_of_the_positive() -> None:
+    keep = round_trip(negatives.AccidentalHits())(tf.constant([5, 7, 5])).numpy()
+    np.testing.assert_array_equal(keep, [[False, True, False], [True, False, True], [False, True, False]])
+
+
+def test_future_negatives_leave_out_movies_first_rated_after_the_query() -> None:
+    first_rated = tf.constant([10, 20, 30], tf.int64)  # of candidates 0, 1, 2
+    query_time = tf.constant([15, 30, 5], tf.int64)
+    keep = round_trip(negatives.FutureNegatives())(first_rated, query_time).numpy()
+    np.testing.assert_array_equal(keep, [[True, False, False], [True, True, True], [False, False, False]])
+
+
+def test_same_user_targets_and_padding_are_left_out() -> None:
+    keep = round_trip(negatives.SameUserTargets())(tf.constant([1, 1, 2]), tf.constant([1.0, 1.0, 0.0])).numpy()
+    np.testing.assert_array_equal(keep, [[False, False, False], [False, False, False], [True, True, False]])
+
+
+def test_score_mask_ands_the_techniques_and_keeps_the_diagonal() -> None:
+    a = tf.constant([[False, True], [True, False]])
+    b = tf.constant([[True, False], [True, True]])
+    np.testing.assert_array_equal(negatives.score_mask([a, b]).numpy(), [[True, False], [True, True]])
+    assert negatives.score_mask([]) is None

@@ -1,0 +1,58 @@
+"""The towers' and the genome encoder's settings (TensorFlow-free: the command line derives its flags
+from these fields, pipelines/cli.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+POOLING_NAMES = ("weighted", "attention")
+ENCODERS = ("autoencoder", "pca", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class TowerConfig:
+    """Sizes and inputs of both towers.
+
+    Attributes:
+      embedding_dim: Size of user and movie embeddings (the output of both towers).
+      id_dim: Size of movie-id embeddings inside the towers.
+      hidden: Hidden width of each tower's MLP.
+      pooling: History encoder of the query tower: weighted (rating/recency-weighted mean) or attention.
+      id_dropout: Training probability of hiding a candidate's id, so that the out-of-vocabulary slot and
+        the content learn to stand in for movies never rated before T_val (the cold-movie path).
+      use_content_in_history: Add each history movie's content projection to its id embedding.
+      share_id_embedding: The query tower reads history ids from the candidate tower's id embeddings.
+    """
+
+    embedding_dim: int = 64
+    id_dim: int = 64
+    hidden: int = 128
+    pooling: str = dataclasses.field(default="weighted", metadata={"choices": POOLING_NAMES})
+    id_dropout: float = 0.1
+    use_content_in_history: bool = True
+    share_id_embedding: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class GenomeConfig:
+    """Where the candidate tower's genome code comes from.
+
+    Attributes:
+      genome_encoder: Genome code source: autoencoder (bottleneck), pca or none.
+      bottleneck: Genome code size (autoencoder bottleneck or PCA components).
+      ae_hidden: Genome autoencoder hidden width.
+      ae_epochs: Genome autoencoder maximum epochs (early stopping on held-out movies).
+      ae_batch_size: Genome autoencoder batch size.
+      ae_learning_rate: Genome autoencoder learning rate.
+      ae_patience: Genome autoencoder early-stopping patience.
+      ae_heldout_frac: Share of genome movies held out to validate the encoder (autoencoder and PCA alike).
+    """
+
+    genome_encoder: str = dataclasses.field(default="autoencoder", metadata={"choices": ENCODERS})
+    bottleneck: int = 64
+    ae_hidden: int = 512
+    ae_epochs: int = 60
+    ae_batch_size: int = 128
+    ae_learning_rate: float = 1e-3
+    ae_patience: int = 5
+    ae_heldout_frac: float = 0.1
