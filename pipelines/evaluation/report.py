@@ -56,7 +56,45 @@ def terminal_table(results: dict) -> str:
                     f"{ev['overall'][m]['mean']:>12.1f}"  # fmt: skip
             lines.append(row)
         lines.append("")
+    lines += tuning_lines(results)
     return "\n".join(lines).rstrip()
+
+
+def chosen_text(tuned: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in tuned["chosen"].items()) or "-"
+
+
+def tuning_lines(results: dict) -> list[str]:
+    """One line per tuned baseline: its choice, the validation score that chose it, the grid's size."""
+    tuning = results.get("tuning") or {}
+    if not tuning:
+        return []
+    metric = next(iter(tuning.values()))["metric"]
+    lines = [f"baselines tuned on the validation window by {metric} (the test window scored once, after):"]
+    for name, tuned in tuning.items():
+        best = max(tuned["scores"])
+        lines.append(f"  {name:<18} {chosen_text(tuned):<44} {best:.4f}  ({len(tuned['grid'])} grid points, "
+                     f"{tuned['cases']} cases, {tuned['seconds']:.0f} s)")  # fmt: skip
+    return lines
+
+
+def tuning_markdown(results: dict) -> list[str]:
+    """The grid of every tuned baseline with each point's validation score, and the choice."""
+    tuning = results.get("tuning") or {}
+    if not tuning:
+        return []
+    metric = next(iter(tuning.values()))["metric"]
+    out = ["", "## Baselines tuned on the validation window", "",
+           f"Each baseline's settings were chosen by validation {metric} from the grid below (ties: the first "
+           "point); the test window was scored once, with the chosen settings.", "",
+           "| baseline | chosen | validation | grid: validation score per point |", "|---|---|---|---|"]  # fmt: skip
+    for name, tuned in tuning.items():
+        points = "; ".join(
+            f"{chosen_text({'chosen': point})}: {score:.4f}"
+            for point, score in zip(tuned["grid"], tuned["scores"], strict=True)
+        )
+        out.append(f"| {name} | {chosen_text(tuned)} | {max(tuned['scores']):.4f} | {points} |")
+    return out
 
 
 def markdown(results: dict) -> str:
@@ -91,6 +129,7 @@ def markdown(results: dict) -> str:
         for name, method in results["methods"].items():
             by = method[window]["by_history_length"]
             out.append(f"| {name} | " + " | ".join(cell(by[b].get("recall@20"), False) for b in buckets) + " |")
+    out += tuning_markdown(results)
     out += ["", "## Plots", ""] + [f"![{title}]({file})" for file, title in PLOTS.items()]
     fits = ", ".join(f"{n} {m['fit_seconds']:.1f} s" for n, m in results["methods"].items())
     out += ["", f"Fit times: {fits}.", ""]

@@ -12,7 +12,7 @@ from absl import logging
 
 from pipelines.data.dataset import Prepared
 from pipelines.data.errors import DataError
-from pipelines.evaluation import planted
+from pipelines.evaluation import planted, tuning
 from pipelines.evaluation.baselines import registry
 from pipelines.evaluation.baselines.registry import BaselineConfig
 from pipelines.evaluation.evaluator import DEFAULT_BATCH_SIZE, Recommender, evaluate
@@ -34,6 +34,11 @@ class EvaluateConfig:
       eval_batch_size: Cases per scoring call (memory: batch x catalog float32).
       eval_resamples: Bootstrap resamples for the 95% intervals (0: none).
       eval_seed: Seed of the bootstrap resamples and of the iALS initialisation.
+      tune_baselines: Choose each baseline's settings on the validation window from its grid
+        (pipelines/evaluation/tuning.py) by tune_metric, then score the test window once with them; false:
+        the --recent_days, --knn_neighbors, --ease_lambda and --ials_* values as given.
+      tune_metric: Validation metric the baselines are tuned by (the model's early-stopping metric).
+      tune_max_cases: Tune on at most this many validation cases (a seeded sample; 0 = all of them).
     """
 
     model_dir: str | None = "runs/model"
@@ -43,6 +48,9 @@ class EvaluateConfig:
     eval_batch_size: int = DEFAULT_BATCH_SIZE
     eval_resamples: int = 1000
     eval_seed: int = 0
+    tune_baselines: bool = True
+    tune_metric: str = "recall@20"
+    tune_max_cases: int = 0
 
 
 def resolve(config: EvaluateConfig) -> EvaluateConfig:
@@ -65,10 +73,13 @@ def recommenders(
     config: EvaluateConfig,
     baseline_config: BaselineConfig,
     load_model: Callable[[str, str | None], Recommender] | None = None,
+    tuning_log: dict | None = None,
 ) -> Iterator[tuple[Recommender, float]]:
     """Yields (recommender, fit seconds): the model (when config.model_dir is set, loaded by `load_model`
     from that folder and the data fingerprint), the oracle, then the baselines (fitted lazily, so that only
-    one baseline's matrices are in memory at a time)."""
+    one baseline's matrices are in memory at a time). With config.tune_baselines each baseline is the best
+    point of its grid on the validation window (fit seconds: the whole grid), and `tuning_log` receives
+    each one's grid, validation scores and choice."""
     if config.model_dir and load_model is not None:
         start = time.perf_counter()
         yield load_model(config.model_dir, prepared.figures.get("fingerprint")), time.perf_counter() - start
@@ -81,6 +92,14 @@ def recommenders(
     split, num_movies = prepared.split, prepared.catalog.num_movies
     for name in registry.parse_names(config.baselines):
         start = time.perf_counter()
+        if config.tune_baselines:
+            tuned = tuning.tune(name, split.train, split.val, num_movies, split.t_val, prepared.train_counts,
+                                baseline_config, metric=config.tune_metric, max_cases=config.tune_max_cases or None,
+                                seed=config.eval_seed, batch_size=config.eval_batch_size)  # fmt: skip
+            if tuning_log is not None:
+                tuning_log[name] = tuned.to_json()
+            yield tuned.recommender, time.perf_counter() - start
+            continue
         recommender = registry.fit(name, split.train, num_movies, split.t_val, baseline_config, seed=config.eval_seed)
         yield recommender, time.perf_counter() - start
 
@@ -97,8 +116,8 @@ def run(
     passes pipelines.training.recommender.load, so that this package needs no TensorFlow)."""
     registry.parse_names(config.baselines)  # fail on a bad name before any work
     counts, num_movies = prepared.train_counts, prepared.catalog.num_movies
-    methods = {}
-    for recommender, fit_seconds in recommenders(prepared, config, baseline_config, load_model):
+    methods, tuning_log = {}, {}
+    for recommender, fit_seconds in recommenders(prepared, config, baseline_config, load_model, tuning_log):
         methods[recommender.name] = {"fit_seconds": round(fit_seconds, 2)}
         for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test)):
             result = evaluate(recommender, cases, num_movies, counts, batch_size=config.eval_batch_size,
@@ -112,4 +131,5 @@ def run(
         "figures": prepared.figures,
         "config": {"evaluate": dataclasses.asdict(config), "baselines": dataclasses.asdict(baseline_config)},
         "methods": methods,
+        **({"tuning": tuning_log} if tuning_log else {}),
     }

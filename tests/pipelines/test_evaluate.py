@@ -50,17 +50,29 @@ def test_evaluate_writes_the_report(tiny_release: Path, tmp_path: Path) -> None:
             assert {"mean", "low", "high"} <= set(ev["overall"]["recall@20"])
             assert set(ev["slices"]) == {"cold_users", "users_with_history", "cold_movie_targets", "warm_movie_targets"}
             assert ev["cases"] == written["figures"][f"{'val' if window == 'validation' else 'test'}_users"]
+    baselines = METHODS[2:]
+    assert list(written["tuning"]) == baselines  # tuned by default, each with its grid and choice
+    for name in baselines:
+        tuned = written["tuning"][name]
+        assert len(tuned["scores"]) == len(tuned["grid"]) and tuned["chosen"] in tuned["grid"]
+        chosen = tuned["scores"][tuned["grid"].index(tuned["chosen"])]
+        assert chosen == max(tuned["scores"])
+        # The choice is scored again on the validation window, with intervals: the same mean.
+        assert written["methods"][name]["validation"]["overall"]["recall@20"]["mean"] == pytest.approx(chosen)
+    assert "tuned on the validation window" in result.stdout
     report = (out / "report.md").read_text()
     assert "## validation" in report and "## test" in report and "| ials |" in report
+    assert "## Baselines tuned on the validation window" in report
     for png in ("recall_at_k.png", "by_history_length.png", "popularity_bias.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert any((out / "tensorboard" / "popularity").iterdir())
     assert json.loads((out / "config.json").read_text())["evaluate"]["eval_resamples"] == 50
 
-    subset = run_evaluate(f"--flagfile={flagfile}", f"--out_dir={out}", "--baselines=popularity",
+    subset = run_evaluate(f"--flagfile={flagfile}", f"--out_dir={out}", "--baselines=popularity", "--notune_baselines",
                           "--noplanted_oracle")  # fmt: skip
     assert subset.returncode == 0, subset.stderr[-3000:]
-    assert list(json.loads((out / "metrics.json").read_text())["methods"]) == ["popularity"]
+    untuned = json.loads((out / "metrics.json").read_text())
+    assert list(untuned["methods"]) == ["popularity"] and "tuning" not in untuned
 
 
 @pytest.mark.parametrize("args, message", [

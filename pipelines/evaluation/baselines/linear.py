@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from pipelines.data.split import Interactions
 from pipelines.evaluation.baselines.common import BELOW_EVERY_SCORE, binary_matrix, cold_rows
 from pipelines.evaluation.evaluator import Queries
+
+_EXACT_FLOAT32 = 2**24  # integers up to this are exact in float32 (the Gram matrix holds co-rating counts)
 
 
 class EASE:
@@ -46,8 +49,8 @@ def gram(matrix: sp.csr_matrix, block: int = 2048) -> np.ndarray:
     return out
 
 
-def ease(train: Interactions, num_movies: int, lam: float, max_items: int, memory_gb: float) -> EASE:
-    """Fits EASE on the min(max_items, rated movies) most-rated movies.
+def ease_items(train: Interactions, num_movies: int, max_items: int, memory_gb: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the modelled items: the min(max_items, rated movies) most-rated movies, [n + 1] training counts).
 
     Raises:
       ValueError: the dense matrices would need more than memory_gb (rather than swap).
@@ -61,11 +64,57 @@ def ease(train: Interactions, num_movies: int, lam: float, max_items: int, memor
             f"EASE on {len(items):,} items needs {needed / 2**30:.1f} GB for its item-item matrices, over "
             f"--ease_memory_gb={memory_gb:g}; lower --ease_max_items or raise --ease_memory_gb"
         )
-    x = binary_matrix(train, num_movies + 1).tocsc()[:, items]
-    g = gram(x)
-    g[np.diag_indices_from(g)] += lam
-    p = np.linalg.inv(g)
-    del g
-    weights = p / -np.diag(p)[None, :]
+    return items, counts
+
+
+def ease_gram(train: Interactions, num_movies: int, items: np.ndarray) -> np.ndarray:
+    """[m, m] float32 X^T X of the binary training matrix over `items` (co-rating counts, exact in float32)."""
+    if len(train) >= _EXACT_FLOAT32:
+        raise ValueError(f"{len(train):,} training users: co-rating counts would not be exact in float32")
+    return gram(binary_matrix(train, num_movies + 1).tocsc()[:, items]).astype(np.float32)
+
+
+def ease_weights(gram_matrix: np.ndarray, lam: float, block: int = 2048) -> np.ndarray:
+    """[m, m] float32 EASE weights B = I - P diag(1 / diag(P)), P = (G + lam I)^-1, by a Cholesky inversion.
+
+    Peak memory besides the Gram matrix: one float64 and one float32 [m, m] matrix.
+
+    Raises:
+      ValueError: G + lam I is not positive definite (lam <= 0 on a singular Gram matrix).
+    """
+    a = np.array(gram_matrix, np.float64, order="F")  # F order: LAPACK works on it in place
+    a[np.diag_indices_from(a)] += lam
+    factor, info = lapack.dpotrf(a, lower=1, clean=0, overwrite_a=1)
+    if info != 0:
+        raise ValueError(f"G + {lam:g} I is not positive definite (potrf info {info})")
+    p, info = lapack.dpotri(factor, lower=1, overwrite_c=1)
+    del a, factor
+    if info != 0:
+        raise ValueError(f"G + {lam:g} I could not be inverted (potri info {info})")
+    _symmetrise_lower(p, block)
+    rows = p.T  # P is symmetric: its C-ordered view holds the same rows, contiguous
+    scale = -1.0 / np.diag(p)
+    weights = np.empty(p.shape, np.float32)
+    for start in range(0, len(p), block):
+        weights[start : start + block] = rows[start : start + block] * scale[None, :]
     weights[np.diag_indices_from(weights)] = 0.0
-    return EASE(items, weights.astype(np.float32), counts)
+    return weights
+
+
+def _symmetrise_lower(matrix: np.ndarray, block: int) -> None:
+    """Copies the lower triangle of a square matrix onto its upper one, in place, a block of columns at a time."""
+    for start in range(0, len(matrix), block):
+        stop = min(start + block, len(matrix))
+        diagonal = matrix[start:stop, start:stop]
+        diagonal[...] = np.tril(diagonal) + np.tril(diagonal, -1).T
+        matrix[start:stop, stop:] = matrix[stop:, start:stop].T
+
+
+def ease(train: Interactions, num_movies: int, lam: float, max_items: int, memory_gb: float) -> EASE:
+    """Fits EASE on the min(max_items, rated movies) most-rated movies.
+
+    Raises:
+      ValueError: the dense matrices would need more than memory_gb (rather than swap).
+    """
+    items, counts = ease_items(train, num_movies, max_items, memory_gb)
+    return EASE(items, ease_weights(ease_gram(train, num_movies, items), lam), counts)

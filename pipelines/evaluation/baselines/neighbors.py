@@ -33,7 +33,8 @@ class ItemKNN:
 
 def cosine_neighbours(matrix: sp.csr_matrix, neighbours: int, block: int = 512) -> sp.csr_matrix:
     """[n, n] CSR: for each column i of the binary [U, n] matrix, its `neighbours` most cosine-similar
-    other columns (ties to the lower index), computed a block of columns at a time in dense float32."""
+    other columns (among equal similarities at the cut, argpartition picks), computed a block of columns at a
+    time in dense float32."""
     columns = matrix.tocsc()
     transposed = columns.T.tocsr()
     norms = np.sqrt(np.asarray(columns.sum(axis=0)).ravel()).astype(np.float32)
