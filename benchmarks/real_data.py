@@ -71,7 +71,7 @@ def baseline_rows(evaluation: dict, window: str) -> list[Row]:
             continue
         values, cold, cases = figures(method[window])
         chosen = tuning.get(name, {}).get("chosen")
-        setting = ", ".join(f"{k}={v}" for k, v in chosen.items()) if chosen else "untuned"
+        setting = ", ".join(f"{k}={v}" for k, v in chosen.items()) if chosen else ("-" if name in tuning else "untuned")
         rows.append(Row(name, values, {}, cold, cases, setting))
     return rows
 

@@ -7,16 +7,21 @@ it from each candidate's sampling probability (a ConstantLookup of the model).
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
 
 @keras.utils.register_keras_serializable("towers")
 class AccidentalHits(keras.layers.Layer):
-    """Leaves out other in-batch copies of a query's own positive movie: [B] targets -> [B, B] keep."""
+    """Leaves out other copies of a query's own positive movie among the candidates: [B] targets, [C]
+    candidates (default: the targets themselves, the in-batch negatives) -> [B, C] keep."""
 
-    def call(self, targets: tf.Tensor) -> tf.Tensor:
-        return tf.not_equal(targets[:, None], targets[None, :])
+    def call(self, targets: tf.Tensor, candidates: tf.Tensor | None = None) -> tf.Tensor:
+        candidates = targets if candidates is None else candidates
+        return tf.not_equal(targets[:, None], candidates[None, :])
 
 
 @keras.utils.register_keras_serializable("towers")
@@ -40,11 +45,50 @@ class SameUserTargets(keras.layers.Layer):
         return tf.not_equal(users[:, None], users[None, :]) & (weights > 0)
 
 
-def score_mask(keeps: list[tf.Tensor]) -> tf.Tensor | None:
-    """The AND of `keeps` with each query's own positive (the diagonal) always kept; None when empty."""
-    if not keeps:
-        return None
+@keras.utils.register_keras_serializable("towers")
+class CatalogNegatives(keras.layers.Layer):
+    """Negatives drawn from the catalog besides the in-batch ones (mixed negative sampling, Yang et al.,
+    WWW 2020): every movie of `pool` each step (size 0), or `size` of them drawn uniformly with replacement.
+
+    `draw()` -> [P] dense movie indices, once per step. The draw comes from a seeded tf.random.Generator
+    (XLA honours its state, checkpoints save it).
+    """
+
+    def __init__(self, pool: np.ndarray | None = None, size: int = 0, pool_size: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = int(size)
+        self.pool_size = int(len(pool) if pool is not None else pool_size)
+        initializer = keras.initializers.Constant(pool) if pool is not None else "zeros"
+        self.pool = self.add_weight("pool", shape=(self.pool_size,), dtype="int32", initializer=initializer,
+                                    trainable=False)  # fmt: skip
+        self.generator = tf.random.Generator.from_seed(random.randint(1, 2**31 - 1))
+
+    def draw(self) -> tf.Tensor:
+        if self.size <= 0:
+            return tf.identity(self.pool)
+        return tf.gather(self.pool, self.generator.uniform([self.size], maxval=self.pool_size, dtype=tf.int32))
+
+    def inclusion(self) -> float:
+        """How many times a pool movie is expected among the drawn negatives of one step."""
+        return 1.0 if self.size <= 0 else self.size / self.pool_size
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "pool_size": self.pool_size}
+
+
+def all_of(keeps: list[tf.Tensor]) -> tf.Tensor:
+    """The AND of a non-empty list of keeps of one shape."""
     keep = keeps[0]
     for other in keeps[1:]:
         keep = keep & other
-    return keep | tf.eye(tf.shape(keep)[0], dtype=tf.bool)
+    return keep
+
+
+def score_mask(keeps: list[tf.Tensor]) -> tf.Tensor | None:
+    """The AND of `keeps` ([B, C] each) with each query's own positive (column i of row i) always kept;
+    None when empty."""
+    if not keeps:
+        return None
+    keep = all_of(keeps)
+    shape = tf.shape(keep)
+    return keep | tf.cast(tf.eye(shape[0], shape[1]), tf.bool)

@@ -55,6 +55,11 @@ class TwoTowerModel(tfrs.Model):
       first_rated: [n + 1] int64 time of each movie's first training rating; when given, an in-batch
         negative first rated after the query's time is left out of that query's softmax: it could not have
         been the answer then, and pushing it down there would teach the towers that new movies are bad.
+      catalog_negatives: a negatives.CatalogNegatives layer, or None: negatives from the catalog besides the
+        in-batch ones. When it gives every pool movie each step (a full softmax over the movies rated
+        before T_val), the in-batch negatives are left out (they would count those movies twice) and no
+        logQ is needed; when it draws a sample, each candidate's logits are corrected by the log of its
+        expected count among the negatives: B x p(movie) in the batch + its expected draws from the pool.
       metrics: factorized top-K metrics for evaluation (computed only when not training).
 
     Chunk batches (pipelines.training.input) also leave a user's other targets and the padding positions out.
@@ -71,6 +76,7 @@ class TwoTowerModel(tfrs.Model):
         sampling_probability: np.ndarray | None = None,
         remove_accidental_hits: bool = True,
         first_rated: np.ndarray | None = None,
+        catalog_negatives: negatives.CatalogNegatives | None = None,
         metrics: list | None = None,
     ) -> None:
         super().__init__()
@@ -88,10 +94,28 @@ class TwoTowerModel(tfrs.Model):
         self.accidental_hits = negatives.AccidentalHits(name="accidental_hits")
         self.future_negatives = negatives.FutureNegatives(name="future_negatives")
         self.same_user_targets = negatives.SameUserTargets(name="same_user_targets")
+        self.catalog_negatives = catalog_negatives
         self.task = tfrs.tasks.Retrieval(loss=InBatchSoftmax(), metrics=metrics, temperature=temperature)
 
-    def score_mask(self, features: dict[str, tf.Tensor]) -> tf.Tensor | None:
-        """[B, B] bool, False where candidate j must not count as a negative of query i (None: keep all)."""
+    def score_mask(self, features: dict[str, tf.Tensor], pool: tf.Tensor | None = None) -> tf.Tensor | None:
+        """[B, B (+ P)] bool, False where candidate j must not count as a negative of query i (None: keep
+        all); the P columns are the catalog negatives `pool`, after the batch's own targets."""
+        targets = features["target"]
+        batch = tf.shape(targets)[0]
+        if pool is not None and self.catalog_negatives.size <= 0:
+            keeps = [tf.zeros([batch, batch], tf.bool)]  # the pool holds every movie once: no in-batch copies
+        else:
+            keeps = self.in_batch_keeps(features)
+        if pool is None:
+            return negatives.score_mask(keeps)
+        from_pool = [self.accidental_hits(targets, pool)]
+        if self.first_rated is not None:
+            from_pool.append(self.future_negatives(self.first_rated(pool), features["query_timestamp"]))
+        in_batch = negatives.all_of(keeps) if keeps else tf.ones([batch, batch], tf.bool)
+        return negatives.score_mask([tf.concat([in_batch, negatives.all_of(from_pool)], axis=1)])
+
+    def in_batch_keeps(self, features: dict[str, tf.Tensor]) -> list[tf.Tensor]:
+        """The [B, B] keeps of the in-batch negative techniques that are on."""
         targets = features["target"]
         keeps = []
         if self.remove_accidental_hits:
@@ -100,7 +124,16 @@ class TwoTowerModel(tfrs.Model):
             keeps.append(self.future_negatives(self.first_rated(targets), features["query_timestamp"]))
         if CHUNK_USER in features:
             keeps.append(self.same_user_targets(features[CHUNK_USER], features["weight"]))
-        return negatives.score_mask(keeps)
+        return keeps
+
+    def candidate_probability(self, candidates: tf.Tensor, batch: tf.Tensor) -> tf.Tensor | None:
+        """[C] the logQ correction's probability of each candidate column (None: no correction)."""
+        if self.catalog_negatives is None:
+            return None if self.sampling_probability is None else self.sampling_probability(candidates)
+        if self.catalog_negatives.size <= 0 or self.sampling_probability is None:
+            return None  # every pool movie once: the negatives are the catalog itself
+        expected = tf.cast(batch, tf.float32) * self.sampling_probability(candidates)
+        return expected + self.catalog_negatives.inclusion()
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         if CHUNK_USER in features:  # a chunk batch (pipelines.training.input): one query per target position
@@ -109,15 +142,19 @@ class TwoTowerModel(tfrs.Model):
         else:
             queries = self.query_tower(features, training=training)
         targets = features["target"]
+        candidates = self.candidate_tower(targets, training=training)
+        candidate_ids, pool = targets, None
+        if self.catalog_negatives is not None:
+            pool = self.catalog_negatives.draw()
+            candidates = tf.concat([candidates, self.candidate_tower(pool, training=training)], axis=0)
+            candidate_ids = tf.concat([targets, pool], axis=0)
         return self.task(
             queries,
-            self.candidate_tower(targets, training=training),
+            candidates,
             sample_weight=features.get("weight"),
-            candidate_sampling_probability=(
-                None if self.sampling_probability is None else self.sampling_probability(targets)
-            ),
-            candidate_ids=targets,
+            candidate_sampling_probability=self.candidate_probability(candidate_ids, tf.shape(targets)[0]),
+            candidate_ids=candidate_ids,
             compute_metrics=not training,
             compute_batch_metrics=False,
-            score_mask=self.score_mask(features),
+            score_mask=self.score_mask(features, pool),
         )

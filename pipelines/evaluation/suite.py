@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 from absl import logging
 
 from pipelines.data.dataset import Prepared
 from pipelines.data.errors import DataError
 from pipelines.evaluation import planted, tuning
 from pipelines.evaluation.baselines import registry
+from pipelines.evaluation.baselines.content import MovieContent
 from pipelines.evaluation.baselines.registry import BaselineConfig
 from pipelines.evaluation.evaluator import DEFAULT_BATCH_SIZE, Recommender, evaluate
 
@@ -26,7 +28,7 @@ class EvaluateConfig:
       model_dir: Where the model, checkpoints, TensorBoard logs and metrics go (pipelines.evaluate scores the
         model there; empty or a folder that does not exist: baselines only).
       baselines: Baselines to score: all, none, or a comma list of popularity, recent_popularity, item_knn,
-        ease, ials.
+        ease, ials, new_in_genres.
       planted_oracle: Also score the planted oracle and its history-taste variant when the release is
         synthetic (has planted_truth.npz).
       out_dir: Where metrics.json, report.md, plots and TensorBoard logs go (default: <model_dir>/evaluation,
@@ -90,17 +92,20 @@ def recommenders(
         yield oracle, time.perf_counter() - start
         yield planted.HistoryTasteOracle(oracle), 0.0
     split, num_movies = prepared.split, prepared.catalog.num_movies
+    movie_content = MovieContent(np.asarray(prepared.catalog.genres), np.asarray(prepared.catalog.years))
     for name in registry.parse_names(config.baselines):
         start = time.perf_counter()
         if config.tune_baselines:
             tuned = tuning.tune(name, split.train, split.val, num_movies, split.t_val, prepared.train_counts,
                                 baseline_config, metric=config.tune_metric, max_cases=config.tune_max_cases or None,
-                                seed=config.eval_seed, batch_size=config.eval_batch_size)  # fmt: skip
+                                seed=config.eval_seed, batch_size=config.eval_batch_size,
+                                movie_content=movie_content)  # fmt: skip
             if tuning_log is not None:
                 tuning_log[name] = tuned.to_json()
             yield tuned.recommender, time.perf_counter() - start
             continue
-        recommender = registry.fit(name, split.train, num_movies, split.t_val, baseline_config, seed=config.eval_seed)
+        recommender = registry.fit(name, split.train, num_movies, split.t_val, baseline_config, config.eval_seed,
+                                   movie_content)  # fmt: skip
         yield recommender, time.perf_counter() - start
 
 

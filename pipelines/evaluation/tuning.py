@@ -51,6 +51,7 @@ from pipelines.data.split import Cases, Interactions, ranges, subset_rows
 from pipelines.evaluation import metrics
 from pipelines.evaluation.baselines import linear, neighbors, registry
 from pipelines.evaluation.baselines.common import binary_matrix
+from pipelines.evaluation.baselines.content import MovieContent
 from pipelines.evaluation.baselines.registry import BaselineConfig
 from pipelines.evaluation.evaluator import DEFAULT_BATCH_SIZE, Recommender, evaluate
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
 RECENT_DAYS = (7, 30, 90, 180, 365)
 KNN_NEIGHBORS = (20, 50, 100, 200, 500)
+NEW_HALF_LIVES = (0.5, 1.0, 2.0, 4.0)
 EASE_LAMBDAS = (10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0)
 IALS_FACTORS = (32, 64, 128)
 IALS_REGULARIZATIONS = (0.01, 0.1, 1.0, 10.0)
@@ -77,6 +79,7 @@ GRIDS: dict[str, tuple[dict[str, Any], ...]] = {
         for a in IALS_ALPHAS
         for i in IALS_ITERATIONS
     ),
+    "new_in_genres": tuple({"new_half_life_years": h} for h in NEW_HALF_LIVES),
 }
 """Baseline name -> its grid points (BaselineConfig field -> value), in the order they are scored."""
 
@@ -130,6 +133,7 @@ class ValidationData:
       train: training ratings (before T_val).  cases: the validation window's cases.
       num_movies: catalog size n.  t_val: start of the validation window.
       train_counts: [n + 1] training ratings per movie.
+      movie_content: the catalog's genres and years (the content baseline), when known.
     """
 
     train: Interactions
@@ -137,12 +141,14 @@ class ValidationData:
     num_movies: int
     t_val: int
     train_counts: np.ndarray
+    movie_content: MovieContent | None = None
 
     @classmethod
     def from_prepared(cls, prepared: Prepared) -> ValidationData:
         """The validation part of a `Prepared` (its split's train and val; the test window is not read)."""
         split = prepared.split
-        return cls(split.train, split.val, prepared.catalog.num_movies, split.t_val, prepared.train_counts)
+        content = MovieContent(np.asarray(prepared.catalog.genres), np.asarray(prepared.catalog.years))
+        return cls(split.train, split.val, prepared.catalog.num_movies, split.t_val, prepared.train_counts, content)
 
 
 def grid(name: str) -> list[dict[str, Any]]:
@@ -230,6 +236,7 @@ def candidates(
     base: BaselineConfig,
     points: Sequence[Mapping[str, Any]],
     seed: int = 0,
+    movie_content: MovieContent | None = None,
 ) -> Iterator[Recommender]:
     """The baseline fitted at each grid point, in order, one at a time (EASE and item-kNN share their costly
     part across points when the points vary only ease_lambda or knn_neighbors; the rest refit)."""
@@ -240,7 +247,8 @@ def candidates(
         yield from knn_path(train, num_movies, [point["knn_neighbors"] for point in points])
     else:
         for point in points:
-            yield registry.fit(name, train, num_movies, t_val, dataclasses.replace(base, **point), seed)
+            config = dataclasses.replace(base, **point)
+            yield registry.fit(name, train, num_movies, t_val, config, seed, movie_content)
 
 
 def _check(name: str, metric: str, points: Sequence[Mapping[str, Any]]) -> None:
@@ -270,6 +278,7 @@ def tune(
     seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     points: Sequence[Mapping[str, Any]] | None = None,
+    movie_content: MovieContent | None = None,
 ) -> Tuned:
     """Scores every grid point of a baseline on the validation cases and keeps the best (ties: the first).
 
@@ -286,6 +295,7 @@ def tune(
       seed: the sample's seed and iALS's initialisation.
       batch_size: cases per scores call.
       points: the grid (BaselineConfig field -> value each); None: GRIDS[name].
+      movie_content: the catalog's genres and years (the content baseline needs them).
 
     Returns:
       The grid, its validation scores, the choice and the chosen model fitted on `train`.
@@ -296,7 +306,9 @@ def tune(
     cases = subsample(val_cases, max_cases, seed)
     scores: list[float] = []
     best, best_means, best_model = 0, {}, None
-    for point, model in zip(points, candidates(name, train, num_movies, t_val, base, points, seed), strict=True):
+    for point, model in zip(
+        points, candidates(name, train, num_movies, t_val, base, points, seed, movie_content), strict=True
+    ):
         means = evaluate(model, cases, num_movies, train_counts, batch_size=batch_size).means()
         scores.append(float(means[metric]))
         logging.info("tuning %s %s: validation %s %.4f", name, point, metric, scores[-1])
@@ -328,7 +340,8 @@ def tune_all(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, Tuned]:
     """`tune` of each named baseline on the same validation data, with its default grid (name -> Tuned)."""
-    options = {"metric": metric, "max_cases": max_cases, "seed": seed, "batch_size": batch_size}
+    options = {"metric": metric, "max_cases": max_cases, "seed": seed, "batch_size": batch_size,
+               "movie_content": data.movie_content}  # fmt: skip
     inputs = (data.train, data.cases, data.num_movies, data.t_val, data.train_counts, base)
     return {name: tune(name, *inputs, **options) for name in names}
 

@@ -25,6 +25,7 @@ from pipelines.data.errors import DataError
 from pipelines.training.config import RunConfig, TrainConfig
 from towers.config import TowerConfig
 from towers.lazy_adam import LazyAdam
+from towers.negatives import CatalogNegatives
 from towers.retrieval import TwoTowerModel
 from towers.towers import CandidateTower, MovieTables, QueryTower
 
@@ -95,6 +96,10 @@ def build_model(
     correction and the future-negative mask when those are on."""
     candidate = CandidateTower(tables, towers, name="candidate_tower")
     shared = candidate.id_embedding if towers.share_id_embedding else None
+    catalog = None
+    if train.catalog_negatives != 0:
+        warm = np.flatnonzero(np.asarray(tables.slots) > 0).astype(np.int32)  # movies rated before T_val
+        catalog = CatalogNegatives(warm, size=max(train.catalog_negatives, 0), name="catalog_negatives")
     model = TwoTowerModel(
         QueryTower(tables, towers, id_embedding=shared, name="query_tower"),
         candidate,
@@ -102,6 +107,7 @@ def build_model(
         sampling_probability=probability if train.logq else None,
         remove_accidental_hits=train.remove_accidental_hits,
         first_rated=first_rated if train.mask_future_negatives else None,
+        catalog_negatives=catalog,
     )
     jit = train.jit_compile and tf.distribute.get_strategy().num_replicas_in_sync == 1
     model.compile(

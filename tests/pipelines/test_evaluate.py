@@ -19,6 +19,7 @@ METHODS = [
     "item_knn",
     "ease",
     "ials",
+    "new_in_genres",
 ]
 
 

@@ -43,3 +43,20 @@ def test_score_mask_ands_the_techniques_and_keeps_the_diagonal() -> None:
     b = tf.constant([[True, False], [True, True]])
     np.testing.assert_array_equal(negatives.score_mask([a, b]).numpy(), [[True, False], [True, True]])
     assert negatives.score_mask([]) is None
+
+
+def test_catalog_negatives_give_the_whole_pool_or_a_seeded_uniform_draw() -> None:
+    pool = np.array([3, 5, 8], np.int32)
+    whole = negatives.CatalogNegatives(pool)
+    np.testing.assert_array_equal(whole.draw().numpy(), pool)
+    assert whole.inclusion() == 1.0
+    drawn = negatives.CatalogNegatives(pool, size=50).draw().numpy()
+    assert drawn.shape == (50,) and set(drawn) <= {3, 5, 8} and len(set(drawn)) == 3
+    assert negatives.CatalogNegatives(pool, size=6).inclusion() == 2.0
+    clone = round_trip(negatives.CatalogNegatives(pool, size=2, name="catalog"))
+    assert clone.size == 2 and clone.pool_size == 3 and clone.pool.shape == (3,)
+
+
+def test_accidental_hits_against_extra_candidates() -> None:
+    keep = negatives.AccidentalHits()(tf.constant([5, 7]), tf.constant([7, 9, 5])).numpy()
+    np.testing.assert_array_equal(keep, [[True, True, False], [False, True, True]])

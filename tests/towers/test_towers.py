@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras as keras
 
@@ -178,3 +179,22 @@ def test_each_tower_saves_and_loads_on_its_own(tmp_path) -> None:
     np.testing.assert_allclose(next(iter(candidate(movies).values())), model.candidate_tower(movies), atol=1e-6)
     query = tf.saved_model.load(str(tmp_path / "query_tower")).signatures["serving_default"]
     np.testing.assert_allclose(next(iter(query(**queries()).values())), model.query_tower(queries()), atol=1e-6)
+
+
+def test_a_full_catalog_softmax_is_the_cross_entropy_over_every_rated_movie() -> None:
+    """catalog_negatives=-1: each query's softmax runs over its positive and every movie rated before T_val
+    (none twice, no in-batch copies), those first rated after the query left out."""
+    first_rated = np.zeros(MOVIES + 1, np.int64)
+    first_rated[7] = 10**10  # rated only after every query here
+    model = build_model(tables(), TowerConfig(embedding_dim=8, id_dropout=0.0), TrainConfig(catalog_negatives=-1),
+                        None, first_rated)  # fmt: skip
+    features = {**queries(), "target": tf.constant([1, 2, 2, 5]), "weight": tf.ones(4)}
+    loss = float(model.compute_loss(features))
+    users = model.query_tower(features).numpy()
+    movies = model.candidate_tower(tf.range(MOVIES + 1)).numpy()
+    warm = [m for m in range(1, 21) if m != 7]  # tables(): movies 1-20 have ids (rated before T_val)
+    expected = 0.0
+    for user, target in zip(users, [1, 2, 2, 5], strict=True):
+        logits = movies[warm] @ user / TrainConfig().temperature
+        expected -= logits[warm.index(target)] - np.log(np.exp(logits).sum())
+    assert loss == pytest.approx(expected / 4, rel=1e-4)

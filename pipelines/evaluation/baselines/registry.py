@@ -1,20 +1,24 @@
 """The protocol's baselines by name, each a `Recommender` fitted only on the training ratings (before T_val).
 
 One module per family: popularity (popularity, recent popularity), neighbors (item-kNN), linear (EASE),
-factorization (iALS). Cold users (empty query history) get the popularity ranking from every history-based
-baseline, which would otherwise score every movie alike.
+factorization (iALS), content (the newest releases in the user's genres: a baseline for new movies). Cold
+users (empty query history) get the popularity ranking from every history-based baseline, which would
+otherwise score every movie alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from pipelines.data.errors import DataError
 from pipelines.data.split import Interactions
-from pipelines.evaluation.baselines import factorization, linear, neighbors, popularity
+from pipelines.evaluation.baselines import content, factorization, linear, neighbors, popularity
+from pipelines.evaluation.baselines.content import MovieContent
 from pipelines.evaluation.evaluator import Recommender
 
-NAMES = ("popularity", "recent_popularity", "item_knn", "ease", "ials")
+NAMES = ("popularity", "recent_popularity", "item_knn", "ease", "ials", "new_in_genres")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +35,8 @@ class BaselineConfig:
       ials_iterations: iALS alternating least-squares sweeps.
       ials_regularization: iALS L2 regularisation.
       ials_alpha: iALS confidence of a rated movie.
+      new_half_life_years: The new_in_genres content baseline halves a movie's newness every this many years
+        of age at T_val.
     """
 
     recent_days: int = 90
@@ -42,6 +48,7 @@ class BaselineConfig:
     ials_iterations: int = 15
     ials_regularization: float = 50.0
     ials_alpha: float = 5.0
+    new_half_life_years: float = 1.0
 
 
 def parse_names(value: str) -> list[str]:
@@ -59,9 +66,21 @@ def parse_names(value: str) -> list[str]:
 
 
 def fit(
-    name: str, train: Interactions, num_movies: int, t_val: int, config: BaselineConfig, seed: int = 0
+    name: str,
+    train: Interactions,
+    num_movies: int,
+    t_val: int,
+    config: BaselineConfig,
+    seed: int = 0,
+    movie_content: MovieContent | None = None,
 ) -> Recommender:
-    """One baseline by name, fitted on the training ratings only (seed: iALS initialisation)."""
+    """One baseline by name, fitted on the training ratings only (seed: iALS initialisation; movie_content:
+    the catalog's genres and years, which the content baseline needs)."""
+    if name == "new_in_genres":
+        if movie_content is None:
+            raise ValueError("the new_in_genres baseline needs the catalog's genres and years (movie_content)")
+        counts = np.bincount(train.movies, minlength=num_movies + 1)
+        return content.new_in_genres(movie_content, counts, t_val, config.new_half_life_years)
     if name == "popularity":
         return popularity.popularity(train, num_movies)
     if name == "recent_popularity":

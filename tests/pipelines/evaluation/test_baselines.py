@@ -121,3 +121,22 @@ def test_parse_names() -> None:
     assert registry.parse_names("ials, popularity") == ["popularity", "ials"]
     with pytest.raises(DataError, match="unknown baseline"):
         registry.parse_names("popularity,svd")
+
+
+def test_new_in_genres_ranks_the_newest_movies_of_the_users_genres_first() -> None:
+    from pipelines.evaluation.baselines.content import MovieContent, new_in_genres
+
+    # Genres: movies 1-2 comedy, 3-4 drama, 5 comedy; years: 5 and 3 are new at T_val, 1, 2 and 4 old.
+    genres = np.zeros((6, 2), np.float32)
+    genres[[1, 2, 5], 0] = 1
+    genres[[3, 4], 1] = 1
+    t_val = int((2020.0 - 1970.0) * 31_556_952)
+    years = np.array([0, 1990, 2000, 2019, 1980, 2019], np.float32)
+    model = new_in_genres(MovieContent(genres, years), np.array([0, 9, 5, 0, 1, 0]), t_val, half_life=1.0)
+    scores = model.scores(queries([[1, 2], []]))
+    assert np.argmax(scores[0]) == 5  # a comedy fan: the new comedy
+    assert scores[0, 5] == pytest.approx(0.5**0.5, rel=1e-3)  # half a year old at T_val, half-life 1 year
+    assert scores[0, 3] < 1e-5  # a new drama has no affinity with a comedy history
+    assert np.argsort(-scores[1])[:2].tolist() == [3, 5]  # no history: newness alone, ties by lower index
+    with pytest.raises(ValueError, match="half_life"):
+        new_in_genres(MovieContent(genres, years), np.zeros(6), t_val, half_life=0)

@@ -11,6 +11,7 @@ import pytest
 
 from pipelines.evaluation import planted
 from pipelines.evaluation.baselines import registry
+from pipelines.evaluation.baselines.content import MovieContent
 from pipelines.evaluation.baselines.registry import BaselineConfig
 from pipelines.evaluation.evaluator import Queries, Recommender, batches, rank
 
@@ -53,7 +54,9 @@ def check_contract(recommender: Recommender, prepared) -> None:
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_every_baseline_keeps_the_contract(prepared, name: str) -> None:
     split = prepared.split
-    check_contract(registry.fit(name, split.train, prepared.catalog.num_movies, split.t_val, SMALL), prepared)
+    content = MovieContent(prepared.catalog.genres, prepared.catalog.years)
+    recommender = registry.fit(name, split.train, prepared.catalog.num_movies, split.t_val, SMALL, 0, content)
+    check_contract(recommender, prepared)
 
 
 def test_the_planted_oracles_keep_the_contract(prepared, tiny_release: Path) -> None:

@@ -108,7 +108,8 @@ def test_validation_data_never_reads_the_test_window() -> None:
         def test(self) -> Cases:
             raise AssertionError("tuning read the test window")
 
-    catalog = types.SimpleNamespace(num_movies=RECENT_MOVIES)
+    no_content = np.zeros(RECENT_MOVIES + 1)
+    catalog = types.SimpleNamespace(num_movies=RECENT_MOVIES, genres=no_content[:, None], years=no_content)
     prepared = types.SimpleNamespace(split=Split(), catalog=catalog, train_counts=counts_of(Split.train, RECENT_MOVIES))
     data = tuning.ValidationData.from_prepared(prepared)
     tuned = tuning.tune_all(["popularity", "recent_popularity"], data, BaselineConfig())
