@@ -116,6 +116,17 @@ def config_from_flags(cls: type[Config]) -> Config:
     return cls(**{field.name: FLAGS[field.name].value for field in dataclasses.fields(cls)})  # type: ignore[arg-type]
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing for `app.run(main, flags_parser=cli.parse_flags)`: a bad flag (unknown, of the
+    wrong type, off its enum, a flagfile that cannot be opened) ends with one `error:` line and exit code 2,
+    as every other bad input does, instead of absl's FATAL message and exit code 1."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {error}".replace("\n", " "), file=sys.stderr)
+        sys.exit(2)
+
+
 def exits_2_on_bad_input(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:
     """Wraps an absl `main`: bad input ends with a one-line `error: ...` on stderr and exit code 2."""
 

@@ -45,4 +45,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     cli.define_all_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from pipelines import cli
 from pipelines.data.synthetic.release import generate
 from pipelines.data.synthetic.world import PRESETS
 
@@ -31,4 +32,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -8,6 +8,7 @@ import pytest
 from absl import flags
 
 from pipelines import cli
+from tests.conftest import run_module
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,22 @@ def test_a_field_without_help_is_refused() -> None:
 
     with pytest.raises(TypeError, match="lonely"):
         cli.flag_specs((Undocumented,))
+
+
+@pytest.mark.parametrize("module", ["pipelines.prepare", "pipelines.train", "pipelines.evaluate", "pipelines.synthetic",
+                                    "export.build", "export.query", "export.serve"])  # fmt: skip
+@pytest.mark.parametrize("bad, message", [
+    ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
+    ("--flagfile=/nonexistent/x.flags", "Unable to open flagfile"),
+])  # fmt: skip
+def test_a_bad_flag_exits_2_with_one_error_line(module: str, bad: str, message: str) -> None:
+    result = run_module(module, bad, timeout=120)
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last and "FATAL" not in result.stderr
+
+
+def test_a_value_off_its_enum_or_type_exits_2() -> None:
+    for bad in ("--release=ml-1000k", "--epochs=many"):
+        result = run_module("pipelines.prepare", bad, timeout=120)
+        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: flag --")
