@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipelines.data.content import title_tokens
 from pipelines.data.features import Catalog
-from pipelines.data.load import GENRES
+from pipelines.data.schema import GENRES
 
 MOVIES_CSV = "movies.csv"
 TOP_TAGS_JSON = "genome_top_tags.json"

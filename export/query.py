@@ -29,11 +29,11 @@ CLOSE_SIMILARITY = 0.3  # below this cosine a history movie is not much of a rea
 
 
 def user_history(folder: Path, user_id: int) -> tuple[list[tuple[int, float]], list[int]]:
-    """A user's ratings from a release's ratings.csv, oldest first: [(movie_id, rating)], [timestamp]."""
-    users, movies, ratings, stamps = read_ratings(folder / releases.RATINGS)  # validated as training reads it
+    """A user's ratings from a release's ratings file, oldest first: [(movie_id, rating)], [timestamp]."""
+    path, users, movies, ratings, stamps = read_ratings(folder)  # validated as training reads it
     mine = np.flatnonzero(users == user_id)
     if len(mine) == 0:
-        raise DataError(f"user {user_id} has no ratings", path=folder / releases.RATINGS)
+        raise DataError(f"user {user_id} has no ratings", path=path)
     order = mine[np.lexsort((movies[mine], stamps[mine]))]
     return [(int(movies[i]), float(ratings[i])) for i in order], [int(stamps[i]) for i in order]
 
@@ -44,7 +44,7 @@ def data_folder(config: QueryConfig, manifest: dict) -> Path:
         cache = Path(config.cache_dir).expanduser()
         return resolve_data_dir(config.data_dir, releases.DEFAULT_RELEASE, cache, progress=False)
     trained_on = manifest["data"]["figures"].get("data_dir")
-    if not trained_on or not (Path(trained_on) / releases.RATINGS).exists():
+    if not trained_on or not releases.detect_layout(Path(trained_on)):
         raise DataError("--user_id needs --data_dir: the export does not name a release folder that still exists")
     return Path(trained_on)
 

@@ -12,7 +12,6 @@ import hashlib
 import http.client
 import os
 import re
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +27,7 @@ from pipelines.data.errors import DataError
 CHUNK_SIZE = 1 << 20
 RETRY_BACKOFF_S = 1.0  # wait before the first retry; doubles after each failure, capped at 30 s
 COMPLETE_MARKER = ".complete"  # written last into an extracted folder; its presence means "usable"
+RATINGS_FILES = " or ".join(dict.fromkeys(layout.ratings for layout in releases.LAYOUTS.values()))
 
 _BSD_MD5 = re.compile(r"^MD5 \(.*\) = ([0-9a-fA-F]{32})\s*$", re.MULTILINE)
 _GNU_MD5 = re.compile(r"^\\?([0-9a-fA-F]{32})(?:\s|$)", re.MULTILINE)
@@ -171,14 +171,14 @@ def _check_member(name: str, zip_path: Path) -> None:
         raise DataError(f"unsafe member path {name!r} in zip", path=zip_path)
 
 
-def _csv_folder(root: Path, source: Path) -> Path:
-    """``root`` if it holds csv files, else its single top-level folder that does."""
-    if any(root.glob("*.csv")):
+def release_folder(root: Path, source: Path) -> Path:
+    """``root`` if it holds a release's files (any layout), else its single top-level folder that does."""
+    if releases.detect_layout(root):
         return root
     folders = [d for d in root.iterdir() if d.is_dir() and d.name != "__MACOSX"]
-    if len(folders) == 1 and any(folders[0].glob("*.csv")):
+    if len(folders) == 1 and releases.detect_layout(folders[0]):
         return folders[0]
-    raise DataError("no csv files at the top level or in a single top-level folder", path=source)
+    raise DataError(f"no {RATINGS_FILES} at the top level or in a single top-level folder", path=source)
 
 
 def extract_zip(zip_path: Path, dest_dir: Path) -> Path:
@@ -189,11 +189,11 @@ def extract_zip(zip_path: Path, dest_dir: Path) -> Path:
       dest_dir: folder to create; an existing one (from a run that stopped before its marker) is replaced.
 
     Returns:
-      The folder holding the csv files: ``dest_dir`` or its single subfolder (``dest_dir/ml-latest-small``).
+      The folder holding the release's files: ``dest_dir`` or its single subfolder (``dest_dir/ml-latest-small``).
 
     Raises:
       DataError: missing or corrupt zip (bad structure or CRC), a member with an absolute or ``..``
-        path, or no csv files. Nothing is left at ``dest_dir`` or beside it.
+        path, or no release files. Nothing is left at ``dest_dir`` or beside it.
     """
     zip_path, dest_dir = Path(zip_path), Path(dest_dir)
     if not zip_path.is_file():
@@ -208,7 +208,7 @@ def extract_zip(zip_path: Path, dest_dir: Path) -> Path:
                 archive.extractall(tmp)
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as err:
             raise DataError(f"corrupt zip: {err}", path=zip_path) from err
-        relative = _csv_folder(tmp, zip_path).relative_to(tmp)
+        relative = release_folder(tmp, zip_path).relative_to(tmp)
     return dest_dir / relative
 
 
@@ -222,7 +222,7 @@ def fetch_release(name: str, cache_dir: Path, *, base_url: str | None = None, pr
       progress: show a download progress bar.
 
     Returns:
-      The folder holding the release's csv files.
+      The folder holding the release's files.
 
     Raises:
       ValueError: unknown release name.
@@ -232,7 +232,7 @@ def fetch_release(name: str, cache_dir: Path, *, base_url: str | None = None, pr
     cache_dir = Path(cache_dir)
     target = cache_dir / name
     if (target / COMPLETE_MARKER).is_file():
-        return _csv_folder(target, target)
+        return release_folder(target, target)
     url = f"{(base_url or releases.BASE_URL).rstrip('/')}/{name}.zip"
     md5_path = download_file(f"{url}.md5", cache_dir / f"{name}.zip.md5", progress=False)
     try:
@@ -256,44 +256,41 @@ def resolve_data_dir(
     base_url: str | None = None,
     progress: bool = True,
 ) -> Path:
-    """Turns the user's ``--data_dir`` into a folder holding ``ratings.csv``.
+    """Turns the user's ``--data_dir`` into a folder holding a release's files (any layout).
 
     Args:
-      data_dir: None (download ``release``), a folder with ``ratings.csv``, a folder whose single
-        subfolder has it, or a ``.zip`` (unpacked once into ``cache_dir/extracted/``).
+      data_dir: None (download ``release``), a release folder, a folder whose single subfolder is one, or a
+        ``.zip`` (unpacked once into ``cache_dir/extracted/``).
       release: release to download when ``data_dir`` is None.
       cache_dir: download and extraction cache.
       base_url, progress: passed to ``fetch_release``.
 
     Returns:
-      The folder holding ``ratings.csv`` and the other csv files.
+      The folder holding the ratings file (ratings.csv, ratings.dat or u.data) and the other files.
 
     Raises:
-      DataError: a missing path, a folder without ``ratings.csv``, neither folder nor zip, or an error
+      DataError: a missing path, a folder without a ratings file, neither folder nor zip, or an error
         from ``fetch_release`` / ``extract_zip``.
     """
     if data_dir is None:
         return fetch_release(release, cache_dir, base_url=base_url, progress=progress)
     path = Path(data_dir).expanduser()
     if path.is_dir():
-        if (path / releases.RATINGS).is_file():
+        if releases.detect_layout(path):
             return path
-        found = [d for d in path.iterdir() if d.is_dir() and (d / releases.RATINGS).is_file()]
+        found = [d for d in path.iterdir() if d.is_dir() and releases.detect_layout(d)]
         if len(found) == 1:
             return found[0]
-        raise DataError(f"no {releases.RATINGS} in the folder nor in a single subfolder", path=path)
+        raise DataError(f"no {RATINGS_FILES} in the folder nor in a single subfolder", path=path)
     if path.is_file() and path.suffix.lower() == ".zip":
         stat = path.stat()
         key = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
         target = Path(cache_dir) / "extracted" / f"{path.stem}-{key}"
         if (target / COMPLETE_MARKER).is_file():
-            return _csv_folder(target, path)
+            return release_folder(target, path)
         folder = extract_zip(path, target)
-        if not (folder / releases.RATINGS).is_file():
-            shutil.rmtree(target)
-            raise DataError(f"zip holds no {releases.RATINGS}", path=path)
         (target / COMPLETE_MARKER).write_text(f"{path.resolve()}\n", encoding="utf-8")
         return folder
     if not path.exists():
         raise DataError("data_dir does not exist", path=path)
-    raise DataError(f"data_dir is neither a folder with {releases.RATINGS} nor a .zip file", path=path)
+    raise DataError(f"data_dir is neither a release folder (with {RATINGS_FILES}) nor a .zip file", path=path)

@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.data.load import GENRES, RawRelease
+from pipelines.data.load import RawRelease
+from pipelines.data.schema import GENRES
 
 UNKNOWN_YEAR = 0
 MIN_YEAR, MAX_YEAR = 1870, 2100

@@ -1,10 +1,14 @@
-"""Loads and validates one extracted MovieLens release folder.
+"""Loads and validates one extracted MovieLens release folder, whatever its layout.
 
-Policy for bad input (documented in BUILD_NOTES.md, tested in tests/pipelines/test_load.py): anything
-that means the files are not a well-formed MovieLens release fails with a DataError naming the file,
-line and value. References to unknown movies or genome tags (ratings, tags, links or genome rows of a
-movie absent from movies.csv) fail too, unless `drop_orphans` is set, in which case those rows are
-dropped and counted in `RawRelease.dropped`.
+Each layout's adapter reads its files into the same typed tables (pipelines.data.schema): this module's
+`read_csv_release` for the CSV releases, load_dat for ml-1m / ml-10m, load_100k for ml-100k. One validation
+turns them into a `RawRelease`, so features, split, training, evaluation and export never see the layout.
+
+Policy for bad input (documented in BUILD_NOTES.md, tested in tests/pipelines/data/test_load.py and
+test_layouts.py): anything that means the files are not a well-formed MovieLens release fails with a
+DataError naming the file, line and value. References to unknown movies or genome tags (ratings, tags,
+links or genome rows of a movie absent from the catalog) fail too, unless `drop_orphans` is set, in which
+case those rows are dropped and counted in `RawRelease.dropped`.
 """
 
 from __future__ import annotations
@@ -15,27 +19,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipelines.data import releases
-from pipelines.data.csv_files import FLOAT, INT, OPTIONAL_INT, TEXT, Column, column, fail_at, read_csv
+from pipelines.data import load_100k, load_dat, releases, schema
 from pipelines.data.errors import DataError
-
-GENRES = (
-    "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-    "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
-    "(no genres listed)",
-)  # fmt: skip
-
-MOVIES = (Column("movieId", pa.int64(), INT), Column("title", pa.string(), TEXT),
-          Column("genres", pa.string(), TEXT))  # fmt: skip
-RATINGS = (Column("userId", pa.int64(), INT), Column("movieId", pa.int64(), INT),
-           Column("rating", pa.float32(), FLOAT), Column("timestamp", pa.int64(), INT))  # fmt: skip
-TAGS = (Column("userId", pa.int64(), INT), Column("movieId", pa.int64(), INT),
-        Column("tag", pa.string(), TEXT), Column("timestamp", pa.int64(), INT))  # fmt: skip
-LINKS = (Column("movieId", pa.int64(), INT), Column("imdbId", pa.string(), TEXT),
-         Column("tmdbId", pa.int64(), OPTIONAL_INT, nullable=True))  # fmt: skip
-GENOME_SCORES = (Column("movieId", pa.int64(), INT), Column("tagId", pa.int64(), INT),
-                 Column("relevance", pa.float32(), FLOAT))  # fmt: skip
-GENOME_TAGS = (Column("tagId", pa.int64(), INT), Column("tag", pa.string(), TEXT))
+from pipelines.data.releases import Layout
+from pipelines.data.schema import ReleaseTables, Source
+from pipelines.data.text_files import read_table
 
 MAX_ID = 2**31 - 1
 
@@ -45,11 +33,13 @@ class RawRelease:
     """Validated columns of one release; movie ids are still MovieLens ids.
 
     Attributes:
-      movie_ids, titles, genres: movies.csv, sorted by movieId.
-      user_ids, rating_movie_ids, ratings, timestamps: ratings.csv in file order.
-      tag_movie_ids, tags, tag_timestamps: tags.csv.
-      link_movie_ids, imdb_ids, tmdb_ids: links.csv (tmdb -1 where empty).
+      movie_ids, titles, genres: the catalog, sorted by movieId.
+      user_ids, rating_movie_ids, ratings, timestamps: the ratings in file order.
+      tag_movie_ids, tags, tag_timestamps: user tags (empty where the layout has none).
+      link_movie_ids, imdb_ids, tmdb_ids: links (tmdb -1 where empty; empty where the layout has none).
       genome_movie_ids [G], genome_tags [T], genome [G, T]: the tag genome, or None without one.
+      demographics: ml-1m's users.dat (userId, gender, age, occupation, zip), checked and kept loadable,
+        unused by the model; None for the other layouts.
       dropped: counts of orphan rows dropped (only with drop_orphans).
     """
 
@@ -69,54 +59,58 @@ class RawRelease:
     genome_movie_ids: np.ndarray | None
     genome_tags: list[str] | None
     genome: np.ndarray | None
+    demographics: pa.Table | None
     dropped: dict[str, int]
 
 
-def _check_ids(path: Path, name: str, ids: np.ndarray) -> None:
-    fail_at(path, (ids <= 0) | (ids > MAX_ID), lambda r: f"{name} {ids[r]} is out of range 1..{MAX_ID}")
+def _check_ids(source: Source, name: str, ids: np.ndarray) -> None:
+    source.fail_at((ids <= 0) | (ids > MAX_ID), lambda r: f"{name} {ids[r]} is out of range 1..{MAX_ID}")
 
 
-def _known(path: Path, name: str, ids: np.ndarray, known: np.ndarray, drop: bool, dropped: dict) -> np.ndarray:
+def _known(source: Source, name: str, ids: np.ndarray, known: np.ndarray, drop: bool, dropped: dict) -> np.ndarray:
     """Mask of rows whose id is in `known` (sorted); fails on the first unknown unless dropping."""
     position = np.minimum(np.searchsorted(known, ids), len(known) - 1)
     ok = known[position] == ids if len(known) else np.zeros(len(ids), bool)
     if not drop:
-        fail_at(path, ~ok, lambda r: f"{name} {ids[r]} is not in the catalog")
-    dropped[f"{path.name}:{name}"] = int((~ok).sum())
+        source.fail_at(~ok, lambda r: f"{name} {ids[r]} is not in the catalog")
+    dropped[f"{source.path.name}:{name}"] = int((~ok).sum())
     return ok
 
 
-def read_movies(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
-    table = read_csv(path, MOVIES)
-    ids = column(table, "movieId", np.int64)
-    _check_ids(path, "movieId", ids)
+def check_movies(source: Source) -> tuple[np.ndarray, list[str], list[str]]:
+    """Sorted movie ids, titles and genres; fails on bad or duplicate ids and unknown genres."""
+    ids = source.values("movieId", np.int64)
+    _check_ids(source, "movieId", ids)
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     duplicate = np.zeros(len(ids), bool)
     duplicate[order[1:]] = sorted_ids[1:] == sorted_ids[:-1]
-    fail_at(path, duplicate, lambda r: f"duplicate movieId {ids[r]}")
-    genres = table.column("genres").to_pylist()
-    known = set(GENRES)
+    source.fail_at(duplicate, lambda r: f"duplicate movieId {ids[r]}")
+    genres = source.table.column("genres").to_pylist()
+    known = set(schema.GENRES)
     for row, value in enumerate(genres):
         unknown = [g for g in value.split("|") if g not in known]
         if unknown:
-            raise DataError(f"unknown genre {unknown[0]!r} in {value!r}", path=path, line=row + 2)
-    titles = table.column("title").to_pylist()
+            line = row + source.first_line
+            raise DataError(f"unknown genre {unknown[0]!r} in {value!r}", path=source.path, line=line)
+    titles = source.table.column("title").to_pylist()
     return sorted_ids, [titles[i] for i in order], [genres[i] for i in order]
 
 
-def read_ratings(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    table = read_csv(path, RATINGS)
-    users = column(table, "userId", np.int64)
-    movies = column(table, "movieId", np.int64)
-    ratings = column(table, "rating", np.float32)
-    timestamps = column(table, "timestamp", np.int64)
-    del table
-    _check_ids(path, "userId", users)
-    _check_ids(path, "movieId", movies)
-    off_grid = ~((ratings >= 0.5) & (ratings <= 5.0) & (ratings * 2 == np.round(ratings * 2)))
-    fail_at(path, off_grid, lambda r: f"rating {ratings[r]:g} is outside 0.5..5 or off the half-star grid")
-    fail_at(path, timestamps < 0, lambda r: f"timestamp {timestamps[r]} is negative")
+def check_ratings(source: Source, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """userId int32, movieId, rating float32 and timestamp arrays; fails on ids, the scale, duplicates."""
+    users = source.values("userId", np.int64)
+    movies = source.values("movieId", np.int64)
+    ratings = source.values("rating", np.float32)
+    timestamps = source.values("timestamp", np.int64)
+    _check_ids(source, "userId", users)
+    _check_ids(source, "movieId", movies)
+    steps = ratings / layout.rating_step
+    off_scale = ~((ratings >= layout.min_rating) & (ratings <= 5.0) & (steps == np.round(steps)))
+    grid = "half-star" if layout.rating_step == 0.5 else "whole-star"
+    source.fail_at(off_scale, lambda r: f"rating {ratings[r]:g} is outside {layout.min_rating:g}..5 or off the "
+                                        f"{grid} grid")  # fmt: skip
+    source.fail_at(timestamps < 0, lambda r: f"timestamp {timestamps[r]} is negative")
     # Duplicate (userId, movieId) pairs: releases are sorted by (userId, movieId), so one diff usually
     # decides; otherwise sort the packed keys.
     keys = (users << 32) | movies
@@ -125,33 +119,42 @@ def read_ratings(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         order = np.argsort(keys, kind="stable")
         duplicate = np.zeros(len(keys), bool)
         duplicate[order[1:]] = keys[order[1:]] == keys[order[:-1]]
-        fail_at(path, duplicate, lambda r: f"duplicate rating of movieId {movies[r]} by userId {users[r]}")
+        source.fail_at(duplicate, lambda r: f"duplicate rating of movieId {movies[r]} by userId {users[r]}")
     return users.astype(np.int32), movies, ratings, timestamps
 
 
-def read_genome(
-    scores_path: Path, tags_path: Path, movie_ids: np.ndarray, drop: bool, dropped: dict
-) -> tuple[np.ndarray, list[str], np.ndarray]:
-    tags_table = read_csv(tags_path, GENOME_TAGS)
-    tag_ids = column(tags_table, "tagId", np.int64)
-    _check_ids(tags_path, "tagId", tag_ids)
+def ratings_source(folder: Path, layout: Layout) -> Source:
+    """The ratings file of a release folder as a typed table (the same in every adapter)."""
+    path, fmt = Path(folder) / layout.ratings, layout.ratings_format
+    return Source(path, read_table(path, schema.RATINGS, fmt), fmt.first_line)
+
+
+def read_ratings(folder: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ratings of the release in `folder`, validated as training reads them: (the file, userId int32,
+    movieId, rating float32, timestamp)."""
+    layout = detect(folder)
+    source = ratings_source(folder, layout)
+    return (source.path, *check_ratings(source, layout))
+
+
+def check_genome(scores: Source, tags: Source, movie_ids: np.ndarray, drop: bool,
+                 dropped: dict) -> tuple[np.ndarray, list[str], np.ndarray]:  # fmt: skip
+    tag_ids = tags.values("tagId", np.int64)
+    _check_ids(tags, "tagId", tag_ids)
     tag_order = np.argsort(tag_ids)
     tag_ids = tag_ids[tag_order]
     if np.any(tag_ids[1:] == tag_ids[:-1]):
-        raise DataError("duplicate tagId", path=tags_path)
-    tag_names = [tags_table.column("tag").to_pylist()[i] for i in tag_order]
+        raise DataError("duplicate tagId", path=tags.path)
+    tag_names = [tags.table.column("tag").to_pylist()[i] for i in tag_order]
 
-    table = read_csv(scores_path, GENOME_SCORES)
-    movies = column(table, "movieId", np.int64)
-    tags = column(table, "tagId", np.int64)
-    relevance = column(table, "relevance", np.float32)
-    del table
-    fail_at(scores_path, ~((relevance >= 0) & (relevance <= 1)),
-            lambda r: f"relevance {relevance[r]:g} is outside [0, 1]")  # fmt: skip
-    keep = _known(scores_path, "movieId", movies, movie_ids, drop, dropped)
-    keep &= _known(scores_path, "tagId", tags, tag_ids, drop, dropped)
+    movies = scores.values("movieId", np.int64)
+    tag_of_row = scores.values("tagId", np.int64)
+    relevance = scores.values("relevance", np.float32)
+    scores.fail_at(~((relevance >= 0) & (relevance <= 1)), lambda r: f"relevance {relevance[r]:g} is outside [0, 1]")
+    keep = _known(scores, "movieId", movies, movie_ids, drop, dropped)
+    keep &= _known(scores, "tagId", tag_of_row, tag_ids, drop, dropped)
     if not keep.all():
-        movies, tags, relevance = movies[keep], tags[keep], relevance[keep]
+        movies, tag_of_row, relevance = movies[keep], tag_of_row[keep], relevance[keep]
     step = np.diff(movies)
     if np.all(step >= 0):  # released sorted by movieId: no sort needed
         starts = np.flatnonzero(step) + 1
@@ -159,7 +162,7 @@ def read_genome(
         row = np.concatenate([[0], np.cumsum(step != 0)])
     else:
         genome_movies, row = np.unique(movies, return_inverse=True)
-    col = np.searchsorted(tag_ids, tags)
+    col = np.searchsorted(tag_ids, tag_of_row)
     genome = np.full((len(genome_movies), len(tag_ids)), np.nan, np.float32)
     genome[row, col] = relevance
     missing = np.isnan(genome)
@@ -168,45 +171,86 @@ def read_genome(
         raise DataError(
             f"genome is not dense: movieId {genome_movies[g]} has no score for tagId {tag_ids[t]} "
             f"({int(missing.sum())} missing scores)",
-            path=scores_path,
+            path=scores.path,
         )
     if len(movies) != genome.size:
-        raise DataError("duplicate (movieId, tagId) genome rows", path=scores_path)
+        raise DataError("duplicate (movieId, tagId) genome rows", path=scores.path)
     return genome_movies, tag_names, genome
 
 
-def load_release(folder: Path, *, drop_orphans: bool = False) -> RawRelease:
-    """Reads every file of the release in `folder`; the genome is optional (ml-latest-small, ml-32m)."""
-    folder = Path(folder)
-    dropped: dict[str, int] = {}
-    movie_ids, titles, genres = read_movies(folder / releases.MOVIES)
+def read_csv_release(folder: Path) -> ReleaseTables:
+    """The CSV layout's adapter: its files are the tables. The genome is optional (ml-latest-small, ml-32m)."""
+    ratings = ratings_source(folder, releases.LAYOUTS["csv"])
 
-    ratings_path = folder / releases.RATINGS
-    users, movies, ratings, timestamps = read_ratings(ratings_path)
-    keep = _known(ratings_path, "movieId", movies, movie_ids, drop_orphans, dropped)
+    def read(name: str, columns: tuple, **options) -> Source:
+        return Source(folder / name, read_table(folder / name, columns, **options))
+
+    genome = {}
+    if (folder / releases.GENOME_SCORES).exists() or (folder / releases.GENOME_TAGS).exists():
+        genome = {"genome_tags": read(releases.GENOME_TAGS, schema.GENOME_TAGS),
+                  "genome_scores": read(releases.GENOME_SCORES, schema.GENOME_SCORES)}  # fmt: skip
+    return ReleaseTables(
+        movies=read(releases.MOVIES, schema.MOVIES),
+        ratings=ratings,
+        tags=read(releases.TAGS, schema.TAGS, allow_no_rows=True),
+        links=read(releases.LINKS, schema.LINKS, allow_no_rows=True),
+        **genome,
+    )
+
+
+def detect(folder: Path) -> Layout:
+    layout = releases.detect_layout(folder)
+    if layout is None:
+        raise DataError("no MovieLens release here (no ratings.csv, ratings.dat nor u.data)", path=folder)
+    return layout
+
+
+def read_tables(folder: Path, layout: Layout) -> ReleaseTables:
+    """The files of `folder` read by `layout`'s adapter."""
+    if layout.name == "csv":
+        return read_csv_release(folder)
+    ratings = ratings_source(folder, layout)
+    if layout.name == "100k":
+        return load_100k.read_release(folder, ratings)
+    return load_dat.read_release(folder, layout, ratings)
+
+
+def load_release(folder: Path, *, drop_orphans: bool = False) -> RawRelease:
+    """Reads and validates every file of the release in `folder` (any layout, detected from its files)."""
+    folder = Path(folder)
+    layout = detect(folder)
+    tables = read_tables(folder, layout)
+    dropped: dict[str, int] = {}
+    movie_ids, titles, genres = check_movies(tables.movies)
+
+    users, movies, ratings, timestamps = check_ratings(tables.ratings, layout)
+    keep = _known(tables.ratings, "movieId", movies, movie_ids, drop_orphans, dropped)
     if not keep.all():
         users, movies, ratings, timestamps = users[keep], movies[keep], ratings[keep], timestamps[keep]
 
-    tags_path = folder / releases.TAGS
-    tags_table = read_csv(tags_path, TAGS, allow_no_rows=True)
-    tag_movies = column(tags_table, "movieId", np.int64)
-    tag_times = column(tags_table, "timestamp", np.int64)
-    _check_ids(tags_path, "userId", column(tags_table, "userId", np.int64))
-    _check_ids(tags_path, "movieId", tag_movies)
-    fail_at(tags_path, tag_times < 0, lambda r: f"timestamp {tag_times[r]} is negative")
-    keep = _known(tags_path, "movieId", tag_movies, movie_ids, drop_orphans, dropped)
-    tag_text = tags_table.column("tag").filter(pa.array(keep))
+    tag_movies, tag_times, tag_text = np.zeros(0, np.int64), np.zeros(0, np.int64), pa.chunked_array([], pa.string())
+    if tables.tags is not None:
+        tags = tables.tags
+        tag_movies, tag_times = tags.values("movieId", np.int64), tags.values("timestamp", np.int64)
+        _check_ids(tags, "userId", tags.values("userId", np.int64))
+        _check_ids(tags, "movieId", tag_movies)
+        tags.fail_at(tag_times < 0, lambda r: f"timestamp {tag_times[r]} is negative")
+        keep = _known(tags, "movieId", tag_movies, movie_ids, drop_orphans, dropped)
+        tag_movies, tag_times = tag_movies[keep], tag_times[keep]
+        tag_text = tags.table.column("tag").filter(pa.array(keep))
 
-    links_path = folder / releases.LINKS
-    links = read_csv(links_path, LINKS, allow_no_rows=True)
-    link_movies = column(links, "movieId", np.int64)
-    keep_links = _known(links_path, "movieId", link_movies, movie_ids, drop_orphans, dropped)
+    link_movies, imdb_ids, tmdb_ids = np.zeros(0, np.int64), [], np.zeros(0, np.int64)
+    if tables.links is not None:
+        links = tables.links
+        link_movies = links.values("movieId", np.int64)
+        keep = _known(links, "movieId", link_movies, movie_ids, drop_orphans, dropped)
+        link_movies, tmdb_ids = link_movies[keep], links.values("tmdbId", np.int64, fill=-1)[keep]
+        imdb_ids = links.table.column("imdbId").filter(pa.array(keep)).to_pylist()
 
     genome_movie_ids = genome_tags = genome = None
-    scores_path, genome_tags_path = folder / releases.GENOME_SCORES, folder / releases.GENOME_TAGS
-    if scores_path.exists() or genome_tags_path.exists():
-        genome_movie_ids, genome_tags, genome = read_genome(
-            scores_path, genome_tags_path, movie_ids, drop_orphans, dropped
+    if tables.genome_scores is not None and tables.genome_tags is not None:
+        genome_movie_ids, genome_tags, genome = check_genome(
+            tables.genome_scores, tables.genome_tags, movie_ids, drop_orphans, dropped
         )
     return RawRelease(
         movie_ids=movie_ids,
@@ -216,14 +260,15 @@ def load_release(folder: Path, *, drop_orphans: bool = False) -> RawRelease:
         rating_movie_ids=movies,
         ratings=ratings,
         timestamps=timestamps,
-        tag_movie_ids=tag_movies[keep],
+        tag_movie_ids=tag_movies,
         tags=tag_text,
-        tag_timestamps=tag_times[keep],
-        link_movie_ids=link_movies[keep_links],
-        imdb_ids=links.column("imdbId").filter(pa.array(keep_links)).to_pylist(),
-        tmdb_ids=column(links, "tmdbId", np.int64, fill=-1)[keep_links],
+        tag_timestamps=tag_times,
+        link_movie_ids=link_movies,
+        imdb_ids=imdb_ids,
+        tmdb_ids=tmdb_ids,
         genome_movie_ids=genome_movie_ids,
         genome_tags=genome_tags,
         genome=genome,
+        demographics=None if tables.demographics is None else tables.demographics.table,
         dropped={k: v for k, v in dropped.items() if v},
     )

@@ -104,7 +104,7 @@ def data_folder(config: PrepareConfig, cache_dir: Path, *, progress: bool = True
     if config.synthetic not in PRESETS:
         raise DataError(f"unknown synthetic preset {config.synthetic!r}; known: {', '.join(PRESETS)}")
     folder = cache_dir / f"ml-synthetic-{config.synthetic}-seed{config.synthetic_seed}-v{GENERATOR_VERSION}"
-    if not (folder / releases.RATINGS).exists():
+    if not (folder / releases.RATINGS).exists():  # generated in the CSV layout
         logging.info("generating the synthetic %s release into %s", config.synthetic, folder)
         generate(folder, config.synthetic, config.synthetic_seed)
     return folder
@@ -114,8 +114,7 @@ def prepare(config: PrepareConfig, *, progress: bool = True) -> Prepared:
     """The cached `build`: the first run writes the prepared data, later runs load it in seconds."""
     cache_dir = Path(config.cache_dir).expanduser()
     folder = data_folder(config, cache_dir, progress=progress)
-    names = (*releases.get_release("ml-latest").files,)
-    inputs = [folder / name for name in names if (folder / name).exists()]
+    inputs = releases.release_files(folder)
     params = {"val_frac": config.val_frac, "test_frac": config.test_frac, "drop_orphans": config.drop_orphans}
     target = cache_dir / "prepared" / dataset.fingerprint(inputs, params)
     if not (target / "strings.json").exists():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import zipfile
 from pathlib import Path
@@ -89,3 +90,15 @@ def test_bad_fractions_exit_2(tiny_release: Path, tmp_path: Path) -> None:
     result = run_prepare(f"--data_dir={tiny_release}", f"--cache_dir={tmp_path}", "--val_frac=0.7", "--test_frac=0.5")
     assert result.returncode == 2 and "val_frac" in result.stderr
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("release", ["ml-20m", "ml-10m", "ml-1m", "ml-100k"])
+def test_every_release_is_known_and_fetched_from_its_own_url(release: str, tmp_path: Path) -> None:
+    """--release accepts each benchmark release and asks the mirror for its archive (here: nobody listens)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        mirror = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    result = run_prepare(f"--release={release}", f"--base_url={mirror}", f"--cache_dir={tmp_path}")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert f"{mirror}/{release}.zip.md5" in lines[0] and "Flags" not in lines[0]

@@ -18,7 +18,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from pipelines.data import atomic
-from pipelines.data.load import GENRES
+from pipelines.data.releases import LAYOUTS
+from pipelines.data.schema import GENRES
+from pipelines.data.synthetic.layouts import write_layout
 from pipelines.data.synthetic.world import PRESETS, T_END, T_START, YEAR_S, World, make_world, sample_ratings
 
 WORDS = (
@@ -135,8 +137,15 @@ def make_tags(world: World, preset, users, movies, times, movie_ids, genome_name
     }
 
 
-def generate(out: Path, preset_name: str, seed: int) -> Path:
-    """Writes a synthetic release into `out` (atomically: a temporary sibling renamed into place)."""
+def generate(out: Path, preset_name: str, seed: int, layout: str = "csv") -> Path:
+    """Writes a synthetic release into `out` (atomically: a temporary sibling renamed into place).
+
+    `layout` (pipelines.data.releases.LAYOUTS) picks the files: csv as ml-latest, or the same release as
+    ml-10m, ml-1m or ml-100k write it (pipelines.data.synthetic.layouts); the world and the ratings do not
+    depend on it.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
     preset = PRESETS[preset_name]
     rng = np.random.default_rng(seed)
     world = make_world(preset, rng)
@@ -146,52 +155,63 @@ def generate(out: Path, preset_name: str, seed: int) -> Path:
     joined = np.maximum(world.movie_release, T_START) + rng.integers(0, 30 * 86_400, preset.movies)
     movie_ids = np.empty(preset.movies, np.int64)
     movie_ids[np.argsort(joined, kind="stable")] = np.cumsum(rng.choice([1, 1, 1, 2, 7, 40], preset.movies))
-    release_dates = (datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(t))
-                     for t in world.movie_release - rng.integers(0, 2 * YEAR_S, preset.movies))  # fmt: skip
+    release_dates = [datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=int(t))
+                     for t in world.movie_release - rng.integers(0, 2 * YEAR_S, preset.movies)]  # fmt: skip
     years = np.array([max(d.year, 1902) for d in release_dates])
 
-    with atomic.staged_dir(out) as tmp:
-        order = np.lexsort((movie_ids[movies], users))
-        stars = pa.array([f"{s / 2:.1f}" for s in range(11)])
-        _write_csv(tmp / "ratings.csv", "userId,movieId,rating,timestamp", {
+    order = np.lexsort((movie_ids[movies], users))
+    by_id = np.argsort(movie_ids)
+    titles, genres = make_titles(years, rng), make_genres(world, rng)
+    tables = {
+        "ratings.csv": {
             "userId": pa.array(users[order] + 1),
             "movieId": pa.array(movie_ids[movies[order]]),
-            "rating": stars.take(pa.array((ratings[order] * 2).astype(np.int64))),
+            "rating": pa.array(ratings[order]),
             "timestamp": pa.array(times[order]),
-        })  # fmt: skip
-        by_id = np.argsort(movie_ids)
-        titles, genres = make_titles(years, rng), make_genres(world, rng)
-        _write_csv(tmp / "movies.csv", "movieId,title,genres", {
+        },
+        "movies.csv": {
             "movieId": pa.array(movie_ids[by_id]),
             "title": pa.array([titles[i] for i in by_id]),
             "genres": pa.array([genres[i] for i in by_id]),
-        })  # fmt: skip
-        tmdb = pa.array(rng.permutation(10 * preset.movies)[: preset.movies] + 2,
-                        mask=rng.random(preset.movies) < 0.01)  # fmt: skip
-        _write_csv(tmp / "links.csv", "movieId,imdbId,tmdbId", {
-            "movieId": pa.array(movie_ids[by_id]),
-            "imdbId": pa.array([f"{i:07d}" for i in rng.permutation(9_000_000)[: preset.movies] + 10_000]),
-            "tmdbId": tmdb,
-        })  # fmt: skip
-        names = genome_tag_names(preset.genome_tags)
-        _write_csv(tmp / "tags.csv", "userId,movieId,tag,timestamp",
-                   make_tags(world, preset, users, movies, times, movie_ids, names, rng))  # fmt: skip
-        _write_genome(tmp, world, movie_ids, names, preset.genome_movies, rng)
+        },
+    }
+    tmdb = pa.array(rng.permutation(10 * preset.movies)[: preset.movies] + 2,
+                    mask=rng.random(preset.movies) < 0.01)  # fmt: skip
+    tables["links.csv"] = {
+        "movieId": pa.array(movie_ids[by_id]),
+        "imdbId": pa.array([f"{i:07d}" for i in rng.permutation(9_000_000)[: preset.movies] + 10_000]),
+        "tmdbId": tmdb,
+    }
+    names = genome_tag_names(preset.genome_tags)
+    tables["tags.csv"] = make_tags(world, preset, users, movies, times, movie_ids, names, rng)
+    tables.update(genome_tables(world, movie_ids, names, preset.genome_movies, rng))
+
+    with atomic.staged_dir(out) as tmp:
+        if layout == "csv":
+            stars = pa.array([f"{s / 2:.1f}" for s in range(11)])
+            as_text = stars.take(pa.array((ratings[order] * 2).astype(np.int64)))
+            tables["ratings.csv"] = {**tables["ratings.csv"], "rating": as_text}
+            for name, columns in tables.items():
+                _write_csv(tmp / name, ",".join(columns), columns)
+        else:
+            dates = [release_dates[i] for i in by_id]
+            write_layout(tmp, layout, tables, dates, np.random.default_rng([seed, 1]))
         np.savez_compressed(tmp / "planted_truth.npz", movie_ids=movie_ids, user_ids=np.arange(preset.users) + 1,
                             **dataclasses.asdict(world))  # fmt: skip
     return out
 
 
-def _write_genome(folder: Path, world: World, movie_ids, names, count: int, rng) -> None:
+def genome_tables(world: World, movie_ids, names, count: int, rng) -> dict[str, dict[str, pa.Array]]:
     """Genome for the most popular movies released a year before the end, as GroupLens computes it."""
     eligible = np.flatnonzero(world.movie_release < T_END - YEAR_S)
     chosen = eligible[np.argsort(-world.movie_popularity[eligible], kind="stable")[:count]]
     chosen = chosen[np.argsort(movie_ids[chosen])]
-    _write_csv(folder / "genome-tags.csv", "tagId,tag",
-               {"tagId": pa.array(np.arange(1, len(names) + 1)), "tag": pa.array(names)})  # fmt: skip
     relevance = make_genome(world, chosen, len(names), rng)
-    _write_csv(folder / "genome-scores.csv", "movieId,tagId,relevance", {
-        "movieId": pa.array(np.repeat(movie_ids[chosen], len(names))),
-        "tagId": pa.array(np.tile(np.arange(1, len(names) + 1), len(chosen))),
-        "relevance": pa.array(relevance.ravel()),
-    })  # fmt: skip
+    return {
+        "genome-tags.csv": {"tagId": pa.array(np.arange(1, len(names) + 1)), "tag": pa.array(names)},
+        "genome-scores.csv": {
+            "movieId": pa.array(np.repeat(movie_ids[chosen], len(names))),
+            "tagId": pa.array(np.tile(np.arange(1, len(names) + 1), len(chosen))),
+            "relevance": pa.array(relevance.ravel()),
+        },
+    }

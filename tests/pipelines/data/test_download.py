@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.data import download
+from pipelines.data import download, releases
 from pipelines.data.download import download_file, extract_zip, fetch_release, parse_md5, resolve_data_dir
 from pipelines.data.errors import DataError
+from pipelines.data.load import load_release
+from pipelines.data.synthetic.release import generate
 
 RELEASE = "ml-latest-small"
 CSVS = {
@@ -28,7 +30,7 @@ CSVS = {
 }
 
 
-def make_zip(members: dict[str, str], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+def make_zip(members: dict[str, str | bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, text in members.items():
@@ -182,6 +184,25 @@ def test_md5_mismatch_leaves_nothing(server: Server, tmp_path: Path) -> None:
     assert all_files(cache) == []
 
 
+@pytest.mark.parametrize("name, folder", [("ml-20m", "ml-20m"), ("ml-10m", "ml-10M100K"), ("ml-1m", "ml-1m"),
+                                          ("ml-100k", "ml-100k")])  # fmt: skip
+def test_every_benchmark_release_downloads_resumes_and_loads(name: str, folder: str, server: Server,
+                                                             tmp_path: Path) -> None:  # fmt: skip
+    """Each archive as GroupLens packs it (ml-10m unpacks into ml-10M100K/), its md5 checked, a dropped
+    connection resumed, and the files read by its layout's adapter."""
+    layout = releases.get_release(name).layout
+    written = generate(tmp_path / "written", "tiny", seed=1, layout=layout)
+    archive = make_zip({f"{folder}/{p.name}": p.read_bytes() for p in written.iterdir() if p.suffix != ".npz"})
+    server.files[f"/{name}.zip"] = archive
+    server.files[f"/{name}.zip.md5"] = f"MD5 ({name}.zip) = {hashlib.md5(archive).hexdigest()}\n".encode()
+    server.cuts[f"/{name}.zip"] = [len(archive) // 2]
+    unpacked = fetch_release(name, tmp_path / "cache", base_url=server.base_url, progress=False)
+    assert unpacked == tmp_path / "cache" / name / folder
+    assert server.ranges(f"/{name}.zip") == [None, f"bytes={len(archive) // 2}-"]
+    raw = load_release(unpacked)
+    assert len(raw.ratings) == 15_000 and (raw.genome is not None) == releases.get_release(name).has_genome
+
+
 def test_connection_cut_mid_file_resumes(server: Server, tmp_path: Path) -> None:
     server.cuts[ZIP_PATH] = [300]
     url = server.base_url + ZIP_PATH
@@ -307,7 +328,7 @@ def test_extract_zip_with_csvs_at_root(tmp_path: Path) -> None:
 def test_extract_zip_without_csvs_raises(tmp_path: Path) -> None:
     zip_path = tmp_path / "docs.zip"
     zip_path.write_bytes(make_zip({"README.txt": "hi", "a/b.txt": "x", "c/d.txt": "y"}))
-    with pytest.raises(DataError, match="no csv files"):
+    with pytest.raises(DataError, match=r"no ratings\.csv or ratings\.dat or u\.data at the top level"):
         extract_zip(zip_path, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["docs.zip"]
 
@@ -380,5 +401,5 @@ def test_resolve_folder_without_ratings_raises(tmp_path: Path) -> None:
 def test_resolve_file_that_is_not_a_zip_raises(tmp_path: Path) -> None:
     path = tmp_path / "ratings.csv"
     path.write_text(CSVS["ratings.csv"])
-    with pytest.raises(DataError, match=r"neither a folder .* nor a \.zip"):
+    with pytest.raises(DataError, match=r"neither a release folder .* nor a \.zip"):
         resolve_data_dir(path, RELEASE, tmp_path / "cache")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pipelines.data.features import UNKNOWN_YEAR, aggregate_tags, build_catalog, genre_multi_hot, parse_title
-from pipelines.data.load import GENRES, load_release
+from pipelines.data.load import load_release
+from pipelines.data.schema import GENRES
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ BAD_INPUTS = {
     "truncated last line": ({**SMALL_RELEASE, "ratings.csv": SMALL_RELEASE["ratings.csv"][:-3]},
                             r"ratings\.csv: truncated last line"),
     "too few fields": (with_change("ratings.csv", "2,1,2.0,150", "2,1"),
-                       r"ratings\.csv, line 5: expected 4 fields, got 2"),
+                       r"ratings\.csv, line 5: expected 4 fields separated by ',', got 2"),
     "not utf-8 in movies": ({**SMALL_RELEASE, "movies.csv": SMALL_RELEASE["movies.csv"].encode().replace(
         b"Babylon", b"Bab\xffylon")}, r"movies\.csv, line 4: bytes that are not UTF-8"),
     "not utf-8 in tags": ({**SMALL_RELEASE, "tags.csv": SMALL_RELEASE["tags.csv"].encode().replace(
