@@ -1,4 +1,1 @@
-import os
-
-# TensorFlow Recommenders needs Keras 2 (tf-keras); this must be set before TensorFlow is imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import pipelines  # noqa: F401  (sets TensorFlow's environment before it is imported: Keras 2, quiet logs)

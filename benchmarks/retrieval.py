@@ -161,7 +161,8 @@ def signature_latency(export_dir: Path, inputs: dict[str, np.ndarray], count: in
     out = {}
     for index in ("scann", "brute_force"):
         signature = tf.saved_model.load(str(saved_model_path(export_dir, index))).signatures["recommend"]
-        rows = [{k: tf.constant(v[r : r + 1]) for k, v in inputs.items()} for r in range(count)]
+        available = len(next(iter(inputs.values())))
+        rows = [{k: tf.constant(v[r : r + 1]) for k, v in inputs.items()} for r in range(min(count, available))]
         signature(**rows[0])
         seconds = []
         for row in rows:
@@ -256,7 +257,7 @@ def main(argv: list[str]) -> None:
         report = {
             "catalog": f"export {export_dir} ({manifest['num_movies']:,} movies): validation users and movies",
             **compare_indexes(embeddings, queries, config, timing),
-            **signature_latency(export_dir, inputs, min(FLAGS.latency_queries, 300)),
+            **signature_latency(export_dir, inputs, min(FLAGS.latency_queries, 300, len(cases))),
         }
     print(json.dumps(report))
     print(summary(report))

@@ -2,7 +2,7 @@
 
     python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--hidden=128] [--nojit_compile]
                                           [--profile]
-                                          [--peer=../shared/bench/naive_tfrs.py]
+                                          [--peer=benchmarks/naive_tfrs.py]
 
 Both run in this session, one after the other, each in its own process: the peer
 (`naive_tfrs.py --history 50 --batch 4096 --batches 60`, a tutorial-style loop) and this project's
@@ -32,7 +32,7 @@ from pipelines.training.config import InputConfig
 from towers.config import TowerConfig
 
 FLAGS = flags.FLAGS
-DEFAULT_PEER = Path(__file__).resolve().parents[2] / "shared" / "bench" / "naive_tfrs.py"
+DEFAULT_PEER = Path(__file__).resolve().parent / "naive_tfrs.py"  # the tutorial-style peer, beside this file
 
 
 def ours_main(

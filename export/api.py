@@ -1,5 +1,7 @@
 """The HTTP API of an export (Starlette): TF Serving's REST predict API plus plain JSON endpoints.
 
+    GET  /                                         a page to try it (export/web/index.html; no network needed)
+    GET  /search?q=toy&limit=10                    movies whose title holds the text
     GET  /healthz                                  status, model name, index, catalog size, K
     GET  /v1/models/<name>                         TF Serving model status
     POST /v1/models/<name>:predict                 TF Serving predict ("instances" or "inputs")
@@ -12,18 +14,23 @@ server process never exits on input: TensorFlow runs in a worker thread behind t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from export.bundle import Export, parse_history
 from export.config import ServeConfig
 from export.predict import ApiError, RequestLimits, format_predict, parse_json, parse_predict
+
+PAGE = Path(__file__).parent / "web" / "index.html"
+MAX_SEARCH_TEXT = 200
 
 
 def _int_param(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -55,6 +62,18 @@ def create_app(export: Export, config: ServeConfig) -> Starlette:
             raise ApiError(
                 404, f"no model named {request.path_params['name']!r}; this server has {config.model_name!r}"
             )
+
+    page = PAGE.read_text(encoding="utf-8")
+
+    async def index_page(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    async def search(request: Request) -> JSONResponse:
+        text = request.query_params.get("q", "")
+        if len(text) > MAX_SEARCH_TEXT:
+            raise ApiError(400, f"q of {len(text)} characters; at most {MAX_SEARCH_TEXT}")
+        limit = _int_param(request, "limit", 10, 1, 100)
+        return JSONResponse({"movies": export.search(text, limit)})
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -116,7 +135,7 @@ def create_app(export: Export, config: ServeConfig) -> Starlette:
         results = await run_in_threadpool(export.similar, movie_id, k)
         return JSONResponse(
             {
-                "movie": {"movie_id": movie_id, "title": export.title(movie_id)},
+                "movie": export.movie(movie_id),
                 "k": k,
                 "similar": [r.to_json() for r in results],
             }
@@ -139,6 +158,8 @@ def create_app(export: Export, config: ServeConfig) -> Starlette:
         return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
 
     routes = [
+        Route("/", index_page, methods=["GET"]),
+        Route("/search", search, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/models/{name}:predict", predict, methods=["POST"]),
         Route("/v1/models/{name}", model_status, methods=["GET"]),

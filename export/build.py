@@ -135,5 +135,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    cli.define_all_flags()
+    cli.define_all_flags(ExportConfig, "model_dir")
     app.run(main, flags_parser=cli.parse_flags)

@@ -25,30 +25,54 @@ HOUR = 3600
 TEXT_COLUMNS = {"title": str, "original_title": str, "genres": str, "imdb_id": str}
 
 
+SPREAD_BAND = 0.05  # an anchor this close to the nearest one explains a result as well: spread among them
+
+
+@dataclasses.dataclass(frozen=True)
+class Anchor:
+    """A history movie that explains a result: the movie, the user's rating and the cosine similarity."""
+
+    movie: dict
+    rating: float
+    similarity: float
+
+    def to_json(self) -> dict:
+        return {**self.movie, "rating": self.rating, "similarity": round(self.similarity, 4)}
+
+
 @dataclasses.dataclass(frozen=True)
 class Result:
     """One recommended or similar movie with its explanation.
 
     Attributes:
-      rank: 1-based.  movie_id, title, year (0 unknown), genres ('|'-joined), score (cosine).
-      because: (movie_id, title, similarity) of the history movie closest to this one, or None.
+      rank: 1-based.  movie: {movie_id, title (without the year), year (0 unknown), genres ('|'-joined)},
+        the one shape of a movie in every answer.  score: cosine, rounded to 4 places.
+      because: a liked history movie among the closest to this one (closest first, but spread over the
+        results: of the liked movies within SPREAD_BAND of the closest, the one cited least so far), or None.
+      also: the closest other history movie, whatever its rating, or None.
       tags: the genome tags this movie is most distinctive in ([] without a genome).
     """
 
     rank: int
-    movie_id: int
-    title: str
-    year: int
-    genres: str
+    movie: dict
     score: float
-    because: tuple[int, str, float] | None
+    because: Anchor | None
+    also: Anchor | None
     tags: list[str]
 
+    @property
+    def movie_id(self) -> int:
+        return self.movie["movie_id"]
+
     def to_json(self) -> dict:
-        out = dataclasses.asdict(self)
-        if self.because is not None:
-            out["because"] = dict(zip(("movie_id", "title", "similarity"), self.because, strict=True))
-        return out
+        return {
+            "rank": self.rank,
+            **self.movie,
+            "score": self.score,
+            "because": None if self.because is None else self.because.to_json(),
+            "also": None if self.also is None else self.also.to_json(),
+            "tags": self.tags,
+        }
 
 
 def parse_history(text: str) -> list[tuple[int, float]]:
@@ -103,14 +127,32 @@ class Export:
         }
         self.top_tags = json.loads((self.export_dir / artifacts.TOP_TAGS_JSON).read_text())
 
+    def search(self, text: str, limit: int = 10) -> list[dict]:
+        """Movies whose title holds `text` (case-insensitive): titles starting with it first, then by where
+        it appears, then shorter titles, then newer ones."""
+        needle = " ".join(text.lower().split())
+        if not needle:
+            return []
+        found = []
+        for movie_id, (title, year, _) in self.info.items():
+            at = title.lower().find(needle)
+            if at >= 0:
+                found.append((at > 0, at, len(title), -year, movie_id))
+        return [self.movie(m) for *_, m in sorted(found)[:limit]]
+
     def unknown(self, movie_ids) -> list[int]:
         """The ids among `movie_ids` that are not in the catalog."""
         return [int(m) for m in movie_ids if int(m) not in self.dense]
 
     def title(self, movie_id: int) -> str:
-        """'Title (year)', or the title alone when the year is unknown."""
+        """'Title (year)', or the title alone when the year is unknown (for people; JSON has movie())."""
         title, year, _ = self.info[movie_id]
         return f"{title} ({year})" if year else title
+
+    def movie(self, movie_id: int) -> dict:
+        """The JSON of a movie, the same in every answer: movie_id, title (without the year), year, genres."""
+        title, year, genres = self.info[movie_id]
+        return {"movie_id": int(movie_id), "title": title, "year": year, "genres": genres}
 
     def history_arrays(
         self, history: list[tuple[int, float]], query_time: int | None = None, timestamps: list[int] | None = None
@@ -138,31 +180,40 @@ class Export:
     ) -> list[Result]:
         """The top k (<= the exported K) for one history [(movie_id, rating)], oldest first, explained."""
         out = self.model.signatures["recommend"](**self.history_arrays(history, query_time, timestamps))
-        liked = [m for m, r in history if r >= LIKED_RATING] or [m for m, _ in history]
-        return self._results(out["movie_ids"][0, :k].numpy(), out["scores"][0, :k].numpy(), liked)
+        return self._results(out["movie_ids"][0, :k].numpy(), out["scores"][0, :k].numpy(), history)
 
     def similar(self, movie_id: int, k: int = 10) -> list[Result]:
         """The k movies closest to `movie_id` (itself excluded)."""
         out = self.model.signatures["similar_movies"](movie_ids=tf.constant([movie_id], tf.int64))
         return self._results(out["movie_ids"][0, :k].numpy(), out["scores"][0, :k].numpy(), [])
 
-    def because(self, movie_id: int, history: list[int]) -> tuple[int, str, float] | None:
-        """The history movie whose embedding is closest to `movie_id`'s (cosine), with the similarity."""
-        known = [m for m in history if m in self.dense]
-        if not known:
-            return None
-        sims = self.embeddings[[self.dense[m] for m in known]] @ self.embeddings[self.dense[movie_id]]
-        best = int(np.argmax(sims))
-        return known[best], self.title(known[best]), float(sims[best])
+    def anchors(self, movie_ids: list[int], history: list[tuple[int, float]]) -> list[tuple[Anchor | None, ...]]:
+        """(because, also) for each of `movie_ids` from the history [(movie_id, rating)] (see Result)."""
+        known = list(dict((m, r) for m, r in history if m in self.dense).items())  # the last rating of each
+        if not known or not movie_ids:
+            return [(None, None)] * len(movie_ids)
+        anchors = np.array([self.dense[m] for m, _ in known])
+        sims = self.embeddings[[self.dense[m] for m in movie_ids]] @ self.embeddings[anchors].T  # [R, H]
+        liked = np.array([r >= LIKED_RATING for _, r in known])
+        if not liked.any():
+            liked[:] = True  # nothing rated 4+: the closest history movies explain, whatever their rating
+        uses = np.zeros(len(known), np.int64)
+        out = []
+        for row in sims:
+            near = liked & (row >= row[liked].max() - SPREAD_BAND)
+            candidates = np.flatnonzero(near)
+            best = candidates[np.lexsort((-row[candidates], uses[candidates]))[0]]
+            uses[best] += 1
+            other = next((int(o) for o in np.argsort(-row, kind="stable") if o != best), None)
+            out.append(tuple(None if i is None else Anchor(self.movie(known[i][0]), float(known[i][1]), float(row[i]))
+                             for i in (int(best), other)))  # fmt: skip
+        return out
 
-    def _results(self, movie_ids: np.ndarray, scores: np.ndarray, history: list[int]) -> list[Result]:
-        results = []
-        for rank, (movie_id, score) in enumerate(zip(movie_ids.tolist(), scores.tolist(), strict=True), start=1):
-            if movie_id == 0 or not math.isfinite(score):
-                continue  # fewer than k movies outside the exclusions
-            title, year, genres = self.info[movie_id]
-            tags = [tag for tag, _ in self.top_tags.get(str(movie_id), [])]
-            results.append(
-                Result(rank, movie_id, title, year, genres, round(score, 4), self.because(movie_id, history), tags)
-            )
-        return results
+    def _results(self, movie_ids: np.ndarray, scores: np.ndarray, history: list[tuple[int, float]]) -> list[Result]:
+        kept = [(m, s) for m, s in zip(movie_ids.tolist(), scores.tolist(), strict=True)
+                if m != 0 and math.isfinite(s)]  # fewer than k movies outside the exclusions  # fmt: skip
+        explained = self.anchors([m for m, _ in kept], history)
+        return [
+            Result(rank, self.movie(m), round(s, 4), because, also, [t for t, _ in self.top_tags.get(str(m), [])])
+            for rank, ((m, s), (because, also)) in enumerate(zip(kept, explained, strict=True), start=1)
+        ]

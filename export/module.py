@@ -138,8 +138,10 @@ class RetrievalModule(tf.Module):
             scores, indices = self.scann(queries, k=wanted)
             return drop_excluded(scores, indices, exclude, self.k)
 
-        # ScaNN returns at most `reorder` neighbours: longer exclusion lists take the exact path.
-        return tf.cond(wanted <= self.reorder, approximate, exact)
+        # ScaNN returns at most `reorder` neighbours: longer exclusion lists take the exact path, and so does
+        # an empty batch (ScaNN answers it with no columns at all; the exact path gives [0, K]).
+        nonempty = tf.shape(queries)[0] > 0
+        return tf.cond(tf.logical_and(nonempty, wanted <= self.reorder), approximate, exact)
 
     def _results(self, scores: tf.Tensor, indices: tf.Tensor) -> dict[str, tf.Tensor]:
         shape = [None, self.k]  # static K in the signature, also after ScaNN's dynamic-size search

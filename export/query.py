@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from absl import app
 
-from export.bundle import Export, Result, parse_history
+from export.bundle import LIKED_RATING, Export, Result, parse_history
 from export.config import QueryConfig
 from pipelines import cli
+from pipelines.console import plural
 from pipelines.data import releases
 from pipelines.data.download import resolve_data_dir
 from pipelines.data.errors import DataError
@@ -53,15 +54,17 @@ def format_results(export: Export, results: list[Result], header: str) -> str:
     """A readable table: rank, score, title (year), genres; then the explanation line."""
     lines = [header, f"{'rank':>4}  {'score':>6}  movie"]
     for r in results:
-        title = f"{r.title} ({r.year})" if r.year else r.title
-        lines.append(f"{r.rank:>4}  {r.score:>6.3f}  {title}  [{r.genres or '(no genres listed)'}]")
+        title = export.title(r.movie_id)
+        lines.append(f"{r.rank:>4}  {r.score:>6.3f}  {title}  [{r.movie['genres'] or '(no genres listed)'}]")
         why = []
         if r.because is not None:
-            _, title, similarity = r.because
-            reason = "because you liked" if similarity >= CLOSE_SIMILARITY else "nearest in your history:"
-            why.append(f"{reason} {title} (similarity {similarity:.2f})")
+            liked = r.because.rating >= LIKED_RATING and r.because.similarity >= CLOSE_SIMILARITY
+            reason = "because you liked" if liked else "nearest in your history:"
+            why.append(f"{reason} {export.title(r.because.movie['movie_id'])} (similarity {r.because.similarity:.2f})")
+        if r.also is not None:
+            why.append(f"also near {export.title(r.also.movie['movie_id'])} ({r.also.similarity:.2f})")
         if r.tags:
-            why.append("strongest genome tags: " + ", ".join(r.tags[:4]))
+            why.append("strongest genome tags: " + ", ".join(r.tags))
         if why:
             lines.append(" " * 14 + "; ".join(why))
     return "\n".join(lines)
@@ -75,7 +78,9 @@ def run(config: QueryConfig) -> str:
     if not config.export_dir:
         raise DataError("--export_dir (or --model_dir with an export inside) is required")
     export = Export(config.export_dir, config.index)
-    count = min(max(config.num_results, 1), export.k)
+    if not 1 <= config.num_results <= export.k:
+        raise DataError(f"--num_results must be in 1..{export.k} (the exported k), got {config.num_results}")
+    count = config.num_results
     if config.similar_to is not None:
         if export.unknown([config.similar_to]):
             raise DataError(f"unknown movieId {config.similar_to}")
@@ -100,7 +105,8 @@ def run(config: QueryConfig) -> str:
     results = export.recommend(history, count, query_time, timestamps)
     when = datetime.datetime.fromtimestamp(query_time or export.default_query_time, datetime.timezone.utc)
     who = f"user {config.user_id}" if config.user_id is not None else "the given history"
-    header = f"Top {len(results)} for {who} ({len(history)} ratings; {config.index} index; query time {when:%Y-%m-%d})"
+    about = f"{plural(len(history), 'rating')}; {config.index} index; query time {when:%Y-%m-%d}"
+    header = f"Top {len(results)} for {who} ({about})"
     return format_results(export, results, header)
 
 
@@ -113,5 +119,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    cli.define_all_flags()
+    cli.define_all_flags(QueryConfig, "model_dir")
     app.run(main, flags_parser=cli.parse_flags)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
 import os
 import re
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from absl import flags
+from absl import logging as absl_logging
 
 from export.config import ExportConfig, QueryConfig, ServeConfig
 from pipelines.data.errors import DataError
@@ -30,6 +32,7 @@ from pipelines.training.config import InputConfig, TrainConfig
 from towers.config import GenomeConfig, TowerConfig
 
 FLAGS = flags.FLAGS
+HELP_FLAGS = {"help", "helpshort", "helpfull", "helpxml", "h", "?"}
 Config = TypeVar("Config")
 CONFIGS: tuple[type, ...] = (
     PrepareConfig,
@@ -102,13 +105,18 @@ def flag_specs(configs: tuple[type, ...] = CONFIGS) -> dict[str, dict[str, Any]]
     return specs
 
 
-def define_all_flags() -> None:
-    """Defines one absl flag per config field (see flag_specs)."""
+def define_all_flags(*key: type | str) -> None:
+    """Defines one absl flag per config field (see flag_specs). The fields of the `key` configs (and flags
+    named in it) are the entry point's key flags: what --helpshort lists; --helpfull lists every flag."""
     for name, spec in flag_specs().items():
         if spec["choices"]:
             flags.DEFINE_enum(name, spec["default"], list(spec["choices"]), spec["help"])
         else:
             _DEFINE[spec["kind"]](name, spec["default"], spec["help"])
+    names = [n for k in key for n in ([k] if isinstance(k, str) else [f.name for f in dataclasses.fields(k)])]
+    for name in dict.fromkeys(names):
+        # absl files a `python -m` entry point's flags under sys.argv[0], the module --helpshort describes.
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
 
 
 def config_from_flags(cls: type[Config]) -> Config:
@@ -121,10 +129,26 @@ def parse_flags(argv: list[str]) -> list[str]:
     wrong type, off its enum, a flagfile that cannot be opened) ends with one `error:` line and exit code 2,
     as every other bad input does, instead of absl's FATAL message and exit code 1."""
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except flags.Error as error:
         print(f"error: {error}".replace("\n", " "), file=sys.stderr)
         sys.exit(2)
+    except SystemExit:  # absl exits 1 after printing --help, --helpshort, --helpfull: asked for, not an error
+        if any(arg.lstrip("-").split("=")[0] in HELP_FLAGS for arg in argv[1:]):
+            sys.exit(0)
+        raise
+    quiet_logs()
+    return rest
+
+
+def quiet_logs() -> None:
+    """absl's and TensorFlow's Python logs at warning level, TensorFlow's own notices (untraced functions,
+    checkpoint sharding) at error level, unless --verbosity asks for more. The C++ side is quietened before
+    TensorFlow is imported (pipelines/__init__.py)."""
+    if FLAGS["verbosity"].present:
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def exits_2_on_bad_input(main: Callable[[list[str]], None]) -> Callable[[list[str]], None]:

@@ -44,5 +44,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    cli.define_all_flags()
+    cli.define_all_flags(PrepareConfig, suite.EvaluateConfig, BaselineConfig)
     app.run(main, flags_parser=cli.parse_flags)

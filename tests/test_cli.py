@@ -97,3 +97,11 @@ def test_a_value_off_its_enum_or_type_exits_2() -> None:
     for bad in ("--release=ml-1000k", "--epochs=many"):
         result = run_module("pipelines.prepare", bad, timeout=120)
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: flag --")
+
+
+def test_helpshort_lists_the_entry_points_own_flags() -> None:
+    prepare = run_module("pipelines.prepare", "--helpshort")
+    assert prepare.returncode == 0 and "--data_dir" in prepare.stdout and "--release" in prepare.stdout
+    assert "--ease_lambda" not in prepare.stdout and "--port" not in prepare.stdout  # another command's
+    serve = run_module("export.serve", "--helpshort")
+    assert "--port" in serve.stdout and "--model_dir" in serve.stdout and "--epochs" not in serve.stdout

@@ -1,4 +1,4 @@
-"""The evaluation protocol's split (../shared/PROTOCOL.md): global time windows with fold-in.
+"""The evaluation protocol's split (docs/protocol.md): global time windows with fold-in.
 
 1. Order ratings by (timestamp, movieId); T_test is the timestamp at position floor(n * (1 - test_frac)),
    T_val the one at floor(n * (1 - test_frac - val_frac)).

@@ -1,4 +1,4 @@
-"""The protocol's ranking metrics (../shared/PROTOCOL.md), NumPy only, from top-K lists and target sets.
+"""The protocol's ranking metrics (docs/protocol.md), NumPy only, from top-K lists and target sets.
 
 Per case, with T its relevant targets and hits@K the relevant movies among the first K recommended:
 

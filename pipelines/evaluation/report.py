@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.console import plural
 from pipelines.data import atomic
 from pipelines.evaluation import metrics
 
@@ -47,10 +48,11 @@ def terminal_table(results: dict) -> str:
     for window in WINDOWS:
         lines.append(f"{window}: full-catalog ranking, mean over cases [95% bootstrap interval]")
         labels = [m.replace("popularity_percentile", "pop.pct") for m in TERMINAL_METRICS[1:]]
-        lines.append(f"{'method':<20}{'cases':>7}  {'recall@20':<27}" + "".join(f"{m:>12}" for m in labels))
+        width = max(20, *(len(name) + 2 for name in results["methods"]))
+        lines.append(f"{'method':<{width}}{'cases':>7}  {'recall@20':<27}" + "".join(f"{m:>12}" for m in labels))
         for name, method in results["methods"].items():
             ev = method[window]
-            row = f"{name:<20}{ev['cases']:>7}  {cell(ev['overall']['recall@20']):<27}"
+            row = f"{name:<{width}}{ev['cases']:>7}  {cell(ev['overall']['recall@20']):<27}"
             for m in TERMINAL_METRICS[1:]:
                 row += f"{ev['overall'][m]['mean']:>12.4f}" if m != "popularity_percentile@10" else \
                     f"{ev['overall'][m]['mean']:>12.1f}"  # fmt: skip
@@ -103,7 +105,7 @@ def markdown(results: dict) -> str:
         "# Evaluation report",
         "",
         f"Data: `{f.get('data_dir', '?')}`: {f['ratings']:,} ratings, {f['users']:,} users, {f['movies']:,} movies; "
-        f"T_val={f['t_val']}, T_test={f['t_test']}; the protocol of `../shared/PROTOCOL.md` (full-catalog "
+        f"T_val={f['t_val']}, T_test={f['t_test']}; the protocol of docs/protocol.md in the project (full-catalog "
         "ranking, history excluded). Cells: mean over cases [95% bootstrap interval over cases].",
     ]
     for window in WINDOWS:
@@ -136,8 +138,35 @@ def markdown(results: dict) -> str:
     return "\n".join(out)
 
 
+MODEL = "two-tower"  # the trained model's name in the results (pipelines.training.recommender)
+MIN_BUCKET_CASES = 5  # history-length buckets with fewer cases are left out of the plot: their mean is noise
+
+
+def _style(name: str) -> dict:
+    """The model drawn bold and black, in front; the other methods thin."""
+    if name == MODEL:
+        return {"color": "black", "linewidth": 2.6, "markersize": 8, "zorder": 5}
+    return {"linewidth": 1.2, "markersize": 5, "alpha": 0.85}
+
+
+def _errors(values: list[dict]) -> tuple[list[float], list[list[float]] | None]:
+    """Means and the asymmetric 95% interval as matplotlib's yerr (None where the values have none)."""
+    means = [v["mean"] for v in values]
+    if not all("low" in v for v in values):
+        return means, None
+    return means, [[m - v["low"] for m, v in zip(means, values, strict=True)],
+                   [v["high"] - m for m, v in zip(means, values, strict=True)]]  # fmt: skip
+
+
+def _legend(fig, axes) -> None:
+    """One legend for the figure, outside the panels (never over the data)."""
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+
+
 def plot(results: dict, out_dir: Path) -> list[Path]:
-    """The three PNG plots of PLOTS (matplotlib, Agg backend)."""
+    """The three PNG plots of PLOTS (matplotlib, Agg backend): both windows, 95% intervals as error bars,
+    the trained model highlighted."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,43 +174,56 @@ def plot(results: dict, out_dir: Path) -> list[Path]:
 
     methods = results["methods"]
     paths = []
+    ks = metrics.RECALL_KS
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, window in zip(axes, WINDOWS, strict=True):
         for name, method in methods.items():
-            ks = metrics.RECALL_KS
-            ax.plot(ks, [method[window]["overall"][f"recall@{k}"]["mean"] for k in ks], marker="o", label=name)
+            means, errors = _errors([method[window]["overall"][f"recall@{k}"] for k in ks])
+            ax.errorbar(ks, means, yerr=errors, marker="o", capsize=2, label=name, **_style(name))
         ax.set(title=window, xlabel="K", xscale="log", xticks=ks, xticklabels=[str(k) for k in ks])
-    axes[0].set_ylabel("recall@K")
-    axes[1].legend(fontsize=8)
+    axes[0].set_ylabel("recall@K (95% interval)")
+    _legend(fig, axes)
     paths.append(_save(fig, out_dir / "recall_at_k.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, window in zip(axes, WINDOWS, strict=True):
+        by_any = next(iter(methods.values()))[window]["by_history_length"]
+        buckets = [b for b, v in by_any.items() if v["cases"] >= MIN_BUCKET_CASES]
+        labels = [f"{b}\n({plural(by_any[b]['cases'], 'case')})" for b in buckets]
         for name, method in methods.items():
             by = method[window]["by_history_length"]
-            buckets = [b for b in by if by[b]["cases"]]
-            labels = [f"{b}\n({by[b]['cases']} cases)" for b in buckets]
-            ax.plot(labels, [by[b]["recall@20"]["mean"] for b in buckets], marker="o", label=name)
-        ax.set(title=window, xlabel="query-history length (ratings)")
-    axes[0].set_ylabel("recall@20")
-    axes[1].legend(fontsize=8)
+            means, errors = _errors([by[b]["recall@20"] for b in buckets])
+            ax.errorbar(range(len(buckets)), means, yerr=errors, marker="o", capsize=2, label=name, **_style(name))
+        ax.set_xticks(range(len(buckets)), labels, fontsize=8)
+        ax.set(title=window, xlabel=f"query-history length (ratings; buckets of {MIN_BUCKET_CASES}+ cases)")
+    axes[0].set_ylabel("recall@20 (95% interval)")
+    _legend(fig, axes)
     paths.append(_save(fig, out_dir / "by_history_length.png"))
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    ev = {name: method["test"]["overall"] for name, method in methods.items()}
-    for name, o in ev.items():
-        axes[0].scatter(o["popularity_percentile@10"]["mean"], o["recall@20"]["mean"])
-        axes[0].annotate(name, (o["popularity_percentile@10"]["mean"], o["recall@20"]["mean"]), fontsize=8)
-    axes[0].set(xlabel="mean popularity percentile of top-10 movies", ylabel="recall@20", title="test")
-    axes[1].barh(list(ev), [o["coverage@10"]["mean"] for o in ev.values()])
-    axes[1].set(xlabel="coverage@10 (share of the catalog in some top-10)", title="test")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    markers = "osD^v<>phX*"
+    for column, window in enumerate(WINDOWS):
+        ev = {name: method[window]["overall"] for name, method in methods.items()}
+        for i, (name, o) in enumerate(ev.items()):
+            means, errors = _errors([o["recall@20"]])
+            style = {k: v for k, v in _style(name).items() if k != "linewidth"}
+            axes[0, column].errorbar([o["popularity_percentile@10"]["mean"]], means, yerr=errors, label=name,
+                                     marker="*" if name == MODEL else markers[i % len(markers)], linestyle="none",
+                                     capsize=2, **style)  # fmt: skip
+        axes[0, column].set(xlabel="mean popularity percentile of the top-10 movies", title=window)
+        axes[1, column].barh(list(ev), [o["coverage@10"]["mean"] for o in ev.values()],
+                             color=["black" if n == MODEL else "tab:gray" for n in ev])  # fmt: skip
+        axes[1, column].set(xlabel="coverage@10 (share of the catalog in some top-10)", title=window)
+        axes[1, column].tick_params(axis="y", labelsize=8)
+    axes[0, 0].set_ylabel("recall@20 (95% interval)")
+    _legend(fig, axes[0])
     paths.append(_save(fig, out_dir / "popularity_bias.png"))
     return paths
 
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -1,7 +1,9 @@
-"""Keras callbacks of the training loop: protocol validation each epoch, and examples per second."""
+"""Keras callbacks of the training loop: protocol validation each epoch, examples per second, and the
+one short line per epoch the console shows."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -95,3 +97,46 @@ class ProtocolValidation(keras.callbacks.Callback):
 
     def best_epoch(self, monitor: str) -> int:
         return int(np.argmax([s[monitor] for s in self.scores])) + 1 if self.scores else 0
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One line per epoch on stdout in place of Keras' progress bar (which prints every logged metric):
+    loss, validation recall@20 and ndcg@10 (a star where the monitored metric improved), examples/s, the
+    epoch's seconds and at most how long is left (early stopping may end sooner)."""
+
+    def __init__(self, monitor: str) -> None:
+        super().__init__()
+        self.monitor = f"val_{monitor}"
+        self.best = -np.inf
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        self.seconds.append(time.perf_counter() - self.start)
+        improved = logs.get(self.monitor, -np.inf) > self.best
+        self.best = max(self.best, logs.get(self.monitor, -np.inf))
+        epochs = self.params.get("epochs", epoch + 1)
+        left = (epochs - epoch - 1) * float(np.mean(self.seconds))
+        parts = [
+            f"epoch {epoch + 1:>{len(str(epochs))}}/{epochs}",
+            f"loss {logs.get('loss', float('nan')):.4f}",
+            f"val recall@20 {logs.get('val_recall@20', float('nan')):.4f}{'*' if improved else ' '}",
+            f"ndcg@10 {logs.get('val_ndcg@10', float('nan')):.4f}",
+            f"{logs.get('examples_per_s', 0):>9,.0f} examples/s",
+            f"{self.seconds[-1]:4.0f} s",
+        ]
+        if left > 0:
+            parts.append(f"at most {duration(left)} left")
+        print("  ".join(parts), file=sys.stdout, flush=True)
+
+
+def duration(seconds: float) -> str:
+    """12 s, 3 min, 1 h 05 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"

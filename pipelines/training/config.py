@@ -61,6 +61,8 @@ class TrainConfig:
       jit_compile: Compile the training step with XLA (fuses the many small ops of a step; one replica
         only: under several replicas the step runs uncompiled).
       export: Write the SavedModel + ScaNN export into <model_dir>/export at the end (pipelines.train).
+      overwrite: Delete a finished model in model_dir and train afresh; without it a finished model is
+        reused (nothing retrained). An interrupted run resumes either way.
       strategy: tf.distribute strategy: default (one device), mirrored (all GPUs of this machine, or the
         logical CPUs of cpu_replicas), multi_worker (the machines in TF_CONFIG).
       cpu_replicas: Split the CPU into this many logical devices (mirrored on CPU).
@@ -80,6 +82,7 @@ class TrainConfig:
     steps_per_execution: int = 16
     jit_compile: bool = True
     export: bool = True
+    overwrite: bool = False
     strategy: str = dataclasses.field(default="default", metadata={"choices": STRATEGIES})
     cpu_replicas: int = 0
 

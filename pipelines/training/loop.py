@@ -7,7 +7,6 @@ entry point's business (pipelines.train).
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -15,11 +14,12 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from pipelines.console import quiet_native_logs
 from pipelines.data import atomic
 from pipelines.data.dataset import Prepared
 from pipelines.evaluation.evaluator import evaluate
 from pipelines.training import model_dir
-from pipelines.training.callbacks import ProtocolValidation, Throughput
+from pipelines.training.callbacks import EpochLine, ProtocolValidation, Throughput, duration
 from pipelines.training.config import RunConfig
 from pipelines.training.distribute import distributed_dataset, worker_dir
 from pipelines.training.recommender import TowerRecommender
@@ -44,7 +44,15 @@ def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy |
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(inputs.seed)
     start = time.perf_counter()
+    genome_movies = int(prepared.catalog.has_genome.sum())
+    if genome_movies and run.genome.genome_encoder != "none":
+        print(f"genome {run.genome.genome_encoder}: {genome_movies:,} movies x {len(prepared.catalog.genome_tags):,} "
+              f"tags -> {run.genome.bottleneck} dimensions ...", flush=True)  # fmt: skip
     tables, genome_report = movie_tables(prepared, run.genome, inputs.seed)
+    if "heldout_mse" in genome_report:
+        epochs = f" after {genome_report['epochs_run']} epochs" if "epochs_run" in genome_report else ""
+        print(f"genome {run.genome.genome_encoder}: held-out mse {genome_report['heldout_mse']:.4f}{epochs}, "
+              f"{duration(time.perf_counter() - start)}", flush=True)  # fmt: skip
     probability = sampling_probability(prepared, inputs)
     num_movies = prepared.catalog.num_movies
     model_dir.check_resumable(Path(config.model_dir), out_dir, run)
@@ -64,23 +72,27 @@ def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy |
         keras.callbacks.BackupAndRestore(str(Path(config.model_dir) / model_dir.BACKUP)),
         Throughput(inputs.batch_size),
         validation,
+        EpochLine(config.monitor),
         keras.callbacks.EarlyStopping(
             monitor=f"val_{config.monitor}", mode="max", patience=config.patience, restore_best_weights=True
         ),
         keras.callbacks.TensorBoard(str(out_dir / "tensorboard"), update_freq=max(steps // 20, 1)),
     ]
-    history = model.fit(
-        dataset,
-        epochs=config.epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    with quiet_native_logs():  # XLA's "Compiled cluster" and the like
+        history = model.fit(
+            dataset,
+            epochs=config.epochs,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=0,
+        )
     model.save_weights(str(out_dir / model_dir.WEIGHTS / "model"))
     if is_chief:  # completed: the next run starts afresh
         shutil.rmtree(Path(config.model_dir) / model_dir.BACKUP, ignore_errors=True)
     fit_seconds = time.perf_counter() - start
 
+    best = validation.best_epoch(config.monitor)
+    print(f"scoring the best weights (epoch {best}) on the validation and test windows ...", flush=True)
     recommender = TowerRecommender(model.query_tower, model.candidate_tower, num_movies, inputs.history_length)
     final = {
         window: evaluate(recommender, cases, num_movies, train_counts, resamples=1000).to_json()
@@ -88,7 +100,7 @@ def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy |
     }
     metrics = {
         "epochs_run": len(history.history["loss"]),
-        "best_epoch": validation.best_epoch(config.monitor),
+        "best_epoch": best,
         "steps_per_epoch": steps,
         "seconds": round(fit_seconds, 1),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},

@@ -157,3 +157,34 @@ def check_resumable(model_dir: Path, out_dir: Path, run: RunConfig) -> None:
             f"{model_dir} holds an interrupted run started with other settings ({', '.join(changed)}): "
             "pass the same flags to resume it, or use a new --model_dir"
         )
+
+
+# Settings that do not change what a finished model is: re-running with another value reuses it.
+_NOT_THE_MODEL = {("train", "export"), ("train", "overwrite"), ("prepare", "cache_dir"),
+                  ("train", "steps_per_execution")}  # fmt: skip
+
+
+def finished_run(model_dir: Path, run: RunConfig) -> dict | None:
+    """The metrics of a finished model in `model_dir` trained with `run`'s settings, or None when the folder
+    holds no finished model (none yet, or an interrupted run, which resumes).
+
+    Raises:
+      ValueError: the finished model was trained with other settings (say which); --overwrite retrains.
+    """
+    metrics, config = Path(model_dir) / METRICS, Path(model_dir) / CONFIG
+    if not metrics.exists() or not config.exists() or (Path(model_dir) / BACKUP).exists():
+        return None
+    saved = RunConfig.from_json(json.loads(config.read_text())).to_json()
+    wanted = run.to_json()
+    changed = [
+        f"--{key} {saved[group][key]!r} -> {value!r}"
+        for group, values in wanted.items()
+        for key, value in values.items()
+        if (group, key) not in _NOT_THE_MODEL and saved[group].get(key) != value
+    ]
+    if changed:
+        raise ValueError(
+            f"{model_dir} holds a finished model trained with other settings ({', '.join(changed)}): pass "
+            "--overwrite to retrain it with these, or choose another --model_dir"
+        )
+    return json.loads(metrics.read_text())

@@ -147,6 +147,11 @@ def test_signatures_shapes_and_dtypes(export_dir: Path, index: str) -> None:
     assert model.signatures["user_embedding"].structured_outputs["embedding"].shape.as_list() == [None, 16]
     assert model.signatures["movie_embedding"].structured_input_signature[1]["movie_ids"].dtype == tf.int64
     assert model.signatures["similar_movies"].structured_outputs["movie_ids"].shape.as_list() == [None, K]
+    empty = model.signatures["recommend"](  # an empty batch is an empty answer, not an error
+        history_movie_ids=tf.zeros([0, 3], tf.int64), history_ratings=tf.zeros([0, 3]),
+        history_timestamps=tf.zeros([0, 3], tf.int64), query_timestamp=tf.zeros([0], tf.int64),
+    )  # fmt: skip
+    assert empty["movie_ids"].shape == (0, K) and empty["scores"].shape == (0, K)
 
 
 @pytest.mark.parametrize("index", ["brute_force", "scann"])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from export.bundle import parse_history
+from export.bundle import Export, parse_history
 from export.query import QueryConfig, run, user_history
 from pipelines.data.errors import DataError
 from tests.conftest import run_module
@@ -74,6 +74,8 @@ def test_similar_and_user_modes(export_dir: Path, export_prepared, tiny_release:
         ({"history": f"{10**9}:4"}, "unknown movieIds"),
         ({"similar_to": 10**9}, "unknown movieId"),
         ({"user_id": 10**9, "data_dir": "TINY"}, "has no ratings"),
+        ({"history": "1:5", "num_results": 0}, r"--num_results must be in 1\.\.20 \(the exported k\), got 0"),
+        ({"history": "1:5", "num_results": 21}, r"--num_results must be in 1\.\.20"),
     ],
 )
 def test_bad_queries_are_refused(export_dir: Path, tiny_release: Path, overrides: dict, message: str) -> None:
@@ -86,3 +88,22 @@ def test_bad_queries_are_refused(export_dir: Path, tiny_release: Path, overrides
 def test_parse_history() -> None:
     assert parse_history("1:5, 2:3.5,3") == [(1, 5.0), (2, 3.5), (3, 4.0)]
     assert np.isclose(parse_history("10:0.5")[0][1], 0.5)
+
+
+def test_explanations_are_spread_over_the_liked_movies_nearest_each_result(export_dir: Path) -> None:
+    """A known answer: results equally near two liked movies cite them in turn; a result near only one
+    cites it; `also` is the nearest other history movie, whatever its rating."""
+    export = Export(export_dir, "brute_force")
+    a, b, c, d = 11, 12, 13, 14  # history movies (c rated 2, not liked); 21..24 results
+    unit = np.eye(4, dtype=np.float32)
+    vectors = {a: unit[0], b: unit[1], c: unit[2], d: unit[3],
+               21: unit[0] + unit[1], 22: unit[0] + unit[1], 23: unit[0] + 0.3 * unit[2], 24: unit[3]}  # fmt: skip
+    export.dense = {m: i for i, m in enumerate(vectors)}
+    export.embeddings = np.stack([v / np.linalg.norm(v) for v in vectors.values()])
+    export.info = {m: (f"movie {m}", 2000, "Drama") for m in vectors}
+    history = [(a, 5.0), (b, 4.0), (c, 2.0), (d, 4.5)]
+    explained = export.anchors([21, 22, 23, 24], history)
+    assert [because.movie["movie_id"] for because, _ in explained] == [a, b, a, d]
+    assert explained[0][1].movie["movie_id"] == b and explained[2][1].movie["movie_id"] == c
+    assert explained[2][1].rating == 2.0 and explained[0][0].to_json()["similarity"] == pytest.approx(0.7071, abs=1e-4)
+    assert set(explained[0][0].to_json()) == {"movie_id", "title", "year", "genres", "rating", "similarity"}

@@ -5,6 +5,7 @@ real server on 127.0.0.1 port 0 under a short bounded load."""
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from benchmarks.serve_load import load_test, request_plan
 from export.api import ServeConfig, create_app
 from export.bundle import Export
 from export.predict import MAX_BODY_BYTES
-from tests.conftest import K, start_module
+from tests.conftest import K, run_module, start_module
 
 ROOT = Path(__file__).resolve().parents[2]
 PREDICT = "/v1/models/movielens:predict"
@@ -183,3 +184,14 @@ def test_a_real_server_on_loopback_under_bounded_load(export_dir: Path, ids) -> 
     finally:
         child.terminate()
         child.wait(timeout=30)
+
+
+def test_a_port_in_use_is_one_error_line_naming_it(export_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_module("export.serve", f"--export_dir={export_dir}", f"--port={port}")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and "in use" in lines[0]

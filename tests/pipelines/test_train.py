@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -138,5 +139,22 @@ def test_cli_smoke_and_bad_flags(tiny_release: Path, tmp_path: Path) -> None:
     assert "recall@20" in result.stdout and (tmp_path / "model" / "metrics.json").exists()
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["input"]["history_length"] == 8 and config["train"]["epochs"] == 1
+    assert "Epoch 1/1" not in result.stdout and "regularization_loss" not in result.stdout  # one short line
+    assert re.search(r"^epoch 1/1  loss \d+\.\d{4}  val recall@20 \d\.\d{4}\*", result.stdout, re.MULTILINE)
+    assert f"metrics      {tmp_path / 'model' / 'metrics.json'}" in result.stdout and "export.query" in result.stdout
+    assert not re.search(r"^I\d{4} |cuInit|oneDNN|Sharding callback|untraced functions", result.stderr, re.M)
     bad = run_module("pipelines.train", f"--flagfile={flagfile}", "--positives=all", "--data_dir=/nonexistent/folder")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: ")
+
+    # A finished model is reused as it is, refused under other settings, and retrained only with --overwrite.
+    stamp = (tmp_path / "model" / "metrics.json").stat().st_mtime_ns
+    again = run_module("pipelines.train", f"--flagfile={flagfile}")
+    assert again.returncode == 0 and "reusing it, nothing is retrained" in again.stdout, again.stderr[-2000:]
+    assert (tmp_path / "model" / "metrics.json").stat().st_mtime_ns == stamp
+    other = run_module("pipelines.train", f"--flagfile={flagfile}", "--learning_rate=0.01")
+    assert other.returncode == 2 and "--learning_rate 0.003 -> 0.01" in other.stderr and "--overwrite" in other.stderr
+    (tmp_path / "model" / "evaluation").mkdir()  # what pipelines.evaluate leaves: it goes with the old model
+    fresh = run_module("pipelines.train", f"--flagfile={flagfile}", "--learning_rate=0.01", "--overwrite", "--noexport")
+    assert fresh.returncode == 0 and "deleting the finished model" in fresh.stdout, fresh.stderr[-2000:]
+    assert (tmp_path / "model" / "metrics.json").stat().st_mtime_ns != stamp
+    assert not (tmp_path / "model" / "evaluation").exists() and not (tmp_path / "model" / "export").exists()

@@ -1,4 +1,4 @@
-"""Every bad input listed in ../shared/DATA.md meets a DataError naming the file, line and value."""
+"""Every kind of bad input a MovieLens release can hold meets a DataError naming the file, line and value."""
 
 from __future__ import annotations
 
