@@ -8,7 +8,7 @@ import pytest
 from absl import flags
 
 from pipelines import cli
-from tests.conftest import run_module
+from tests.conftest import ROOT, run_module
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +105,9 @@ def test_helpshort_lists_the_entry_points_own_flags() -> None:
     assert "--ease_lambda" not in prepare.stdout and "--port" not in prepare.stdout  # another command's
     serve = run_module("export.serve", "--helpshort")
     assert "--port" in serve.stdout and "--model_dir" in serve.stdout and "--epochs" not in serve.stdout
+
+
+@pytest.mark.parametrize("flagfile", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").glob("*.flags")))
+def test_every_shipped_flagfile_parses(flagfile: str) -> None:
+    result = run_module("pipelines.train", f"--flagfile={flagfile}", "--helpshort")
+    assert result.returncode == 0, result.stderr[-2000:]
