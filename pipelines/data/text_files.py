@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from pipelines.console import plural
 from pipelines.data.errors import DataError
 
 # A field validator returns an error message, or None when the raw text is acceptable.
@@ -246,4 +247,4 @@ def fail_at(path: Path, mask: np.ndarray, message: Callable[[int], str], *, firs
     bad = np.flatnonzero(mask)
     if bad.size:
         row = int(bad[0])
-        raise DataError(f"{message(row)} ({bad.size} such rows)", path=path, line=row + first_line)
+        raise DataError(f"{message(row)} ({plural(bad.size, 'such row')})", path=path, line=row + first_line)

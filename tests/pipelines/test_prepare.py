@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SMALL_RELEASE, run_module, write_release
+from tests.pipelines.data.test_layouts import ML_1M
 
 FIGURES = {"ratings", "users", "movies", "genome_movies", "train_ratings", "t_val", "t_test", "val_users",
            "val_targets", "val_cold_users", "test_users", "test_targets", "test_cold_users"}  # fmt: skip
@@ -102,3 +103,12 @@ def test_every_release_is_known_and_fetched_from_its_own_url(release: str, tmp_p
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert f"{mirror}/{release}.zip.md5" in lines[0] and "Flags" not in lines[0]
+
+
+def test_a_bad_line_of_an_older_layout_exits_2_with_one_line(tmp_path: Path) -> None:
+    ratings = ML_1M["ratings.dat"].replace("::3::", "::3.5::")
+    release = write_release(tmp_path / "ml-1m", {**ML_1M, "ratings.dat": ratings})
+    result = run_prepare(f"--data_dir={release}", f"--cache_dir={tmp_path / 'cache'}")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and result.stdout == "", result.stderr
+    assert lines[0].endswith("ratings.dat, line 2: rating 3.5 is outside 1..5 or off the whole-star grid (1 such row)")
