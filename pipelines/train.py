@@ -25,7 +25,7 @@ from pipelines.training.callbacks import duration
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.distribute import make_strategy, worker_dir
 from pipelines.training.loop import train
-from pipelines.training.model_dir import CONFIG, METRICS, finished_run
+from pipelines.training.model_dir import CONFIG, METRICS, check_fingerprint, finished_run, read_config
 from towers.config import GenomeConfig, TowerConfig
 
 SUMMARY_METRICS = ("recall@10", "recall@20", "recall@50", "recall@100", "ndcg@10", "hit@10", "mrr@100")
@@ -113,6 +113,8 @@ def main(argv: list[str]) -> None:
     print(f"data: {figures['ratings']:,} ratings, {figures['users']:,} users, {figures['movies']:,} movies; "
           f"{figures['train_ratings']:,} ratings before the validation cut train, {figures['val_users']:,} "
           f"validation and {figures['test_users']:,} test users", flush=True)  # fmt: skip
+    if finished is not None:  # the same settings, but the data may have changed under them
+        check_fingerprint(out_dir, read_config(out_dir), figures.get("fingerprint"))
     metrics = finished if finished is not None else train(prepared, run, strategy)
     exported = finished is not None and (out_dir / "export" / "manifest.json").exists()
     if run.train.export and is_chief and not exported:

@@ -67,7 +67,7 @@ def check_fingerprint(model_dir: Path, saved: SavedConfig, fingerprint: str | No
     if fingerprint and trained_on and fingerprint != trained_on:
         raise DataError(
             f"the model was trained on other data or another split (fingerprint {trained_on}, "
-            f"this data {fingerprint}): retrain it or point --model_dir elsewhere",
+            f"this data {fingerprint}): retrain it (pipelines.train --overwrite) or point --model_dir elsewhere",
             path=model_dir,
         )
 

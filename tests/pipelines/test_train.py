@@ -158,3 +158,15 @@ def test_cli_smoke_and_bad_flags(tiny_release: Path, tmp_path: Path) -> None:
     assert fresh.returncode == 0 and "deleting the finished model" in fresh.stdout, fresh.stderr[-2000:]
     assert (tmp_path / "model" / "metrics.json").stat().st_mtime_ns != stamp
     assert not (tmp_path / "model" / "evaluation").exists() and not (tmp_path / "model" / "export").exists()
+
+
+def test_a_finished_model_is_not_reused_on_changed_data(tiny_copy: Path, tmp_path: Path) -> None:
+    args = [f"--data_dir={tiny_copy}", f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={tmp_path / 'model'}",
+            "--epochs=1", "--batch_size=128", "--history_length=8", "--embedding_dim=8", "--id_dim=8",
+            "--hidden=16", "--genome_encoder=pca", "--bottleneck=4", "--noexport"]  # fmt: skip
+    assert run_module("pipelines.train", *args).returncode == 0
+    ratings = tiny_copy / "ratings.csv"
+    lines = ratings.read_text().splitlines(keepends=True)
+    ratings.write_text("".join(lines[:-1]))  # the same settings, one rating fewer
+    again = run_module("pipelines.train", *args)
+    assert again.returncode == 2 and "trained on other data" in again.stderr and "--overwrite" in again.stderr
