@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
-import socket
 import subprocess
+import threading
 import zipfile
 from pathlib import Path
 
@@ -95,14 +96,29 @@ def test_bad_fractions_exit_2(tiny_release: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("release", ["ml-20m", "ml-10m", "ml-1m", "ml-100k"])
 def test_every_release_is_known_and_fetched_from_its_own_url(release: str, tmp_path: Path) -> None:
-    """--release accepts each benchmark release and asks the mirror for its archive (here: nobody listens)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        mirror = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    result = run_prepare(f"--release={release}", f"--base_url={mirror}", f"--cache_dir={tmp_path}")
+    """--release accepts each benchmark release and asks the mirror for its archive's md5 first (here the
+    mirror has nothing: a 404, which is not retried)."""
+    asked: list[str] = []
+
+    class Nothing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    mirror = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Nothing)
+    threading.Thread(target=mirror.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{mirror.server_address[1]}"
+        result = run_prepare(f"--release={release}", f"--base_url={url}", f"--cache_dir={tmp_path}")
+    finally:
+        mirror.shutdown()
+        mirror.server_close()
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert f"{mirror}/{release}.zip.md5" in lines[0] and "Flags" not in lines[0]
+    assert asked == [f"/{release}.zip.md5"] and "404" in lines[0] and "Flags" not in lines[0]
 
 
 def test_a_bad_line_of_an_older_layout_exits_2_with_one_line(tmp_path: Path) -> None:
