@@ -24,7 +24,7 @@ from pipelines.data.prepared import PrepareConfig, prepare
 from pipelines.training.callbacks import duration
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.distribute import make_strategy, worker_dir
-from pipelines.training.loop import train
+from pipelines.training.loop import check_compatible, train
 from pipelines.training.model_dir import CONFIG, METRICS, check_fingerprint, finished_run, read_config
 from towers.config import GenomeConfig, TowerConfig
 
@@ -97,6 +97,7 @@ def main(argv: list[str]) -> None:
         train=cli.config_from_flags(TrainConfig),
     )
     export_config = cli.config_from_flags(ExportConfig)
+    check_compatible(run)  # before anything is read, deleted or written
     model_dir = Path(run.train.model_dir)
     strategy = make_strategy(run.train)  # before any other TensorFlow work
     is_chief, out_dir = worker_dir(strategy, model_dir)

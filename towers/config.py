@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-POOLING_NAMES = ("weighted", "attention")
+POOLING_NAMES = ("weighted", "attention", "two_scale")
 ENCODERS = ("autoencoder", "pca", "none")
 
 
@@ -17,7 +17,9 @@ class TowerConfig:
       embedding_dim: Size of user and movie embeddings (the output of both towers).
       id_dim: Size of movie-id embeddings inside the towers.
       hidden: Hidden width of each tower's MLP.
-      pooling: History encoder of the query tower: weighted (rating/recency-weighted mean) or attention.
+      pooling: History encoder of the query tower: weighted (rating/recency-weighted mean), attention, or
+        two_scale (a weighted mean of the recent_length most recent ratings beside one of the whole history).
+      recent_length: Ratings of the short-term mean of two_scale pooling (the most recent ones).
       id_dropout: Training probability of hiding a candidate's id, so that the out-of-vocabulary slot and
         the content learn to stand in for movies never rated before T_val (the cold-movie path).
       use_content_in_history: Add each history movie's content projection to its id embedding.
@@ -28,6 +30,7 @@ class TowerConfig:
     id_dim: int = 64
     hidden: int = 128
     pooling: str = dataclasses.field(default="weighted", metadata={"choices": POOLING_NAMES})
+    recent_length: int = 50
     id_dropout: float = 0.1
     use_content_in_history: bool = True
     share_id_embedding: bool = True

@@ -103,4 +103,29 @@ class AttentionPooling(keras.layers.Layer):
         return {**super().get_config(), "heads": self.heads}
 
 
-POOLINGS = {"weighted": WeightedMeanPooling, "attention": AttentionPooling}
+@keras.utils.register_keras_serializable("towers")
+class TwoScalePooling(keras.layers.Layer):
+    """A weighted mean of the `recent` most recent history items beside a weighted mean of the whole
+    history, each with its own (rating, recency) weights: [B, 2 D].
+
+    One mean over a long history is dominated by its recent end (next-rating training rewards recency), so
+    a longer history alone does not help; the long-term mean keeps what the older ratings say. Inputs as
+    WeightedMeanPooling, items most recent first.
+    """
+
+    def __init__(self, recent: int = 50, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.recent = int(recent)
+        self.short = WeightedMeanPooling(name="short")
+        self.long = WeightedMeanPooling(name="long")
+
+    def call(self, items: tf.Tensor, features: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        n = self.recent
+        short = self.short(items[:, :n], features[:, :n], mask[:, :n])
+        return tf.concat([short, self.long(items, features, mask)], axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "recent": self.recent}
+
+
+POOLINGS = {"weighted": WeightedMeanPooling, "attention": AttentionPooling, "two_scale": TwoScalePooling}

@@ -46,6 +46,17 @@ class SameUserTargets(keras.layers.Layer):
 
 
 @keras.utils.register_keras_serializable("towers")
+class HistoryNegatives(keras.layers.Layer):
+    """Leaves out candidates the query's user has already rated (in its history): the evaluation never
+    ranks a history movie, so pushing one down as a negative teaches the query to point away from the
+    movies that describe it. [Q, N] history (dense index, 0 = padding), [C] candidates -> [Q, C] keep."""
+
+    def call(self, history: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+        history = tf.cast(history, candidates.dtype)
+        return ~tf.reduce_any(history[:, :, None] == candidates[None, None, :], axis=1)  # 0 is never a candidate
+
+
+@keras.utils.register_keras_serializable("towers")
 class CatalogNegatives(keras.layers.Layer):
     """Negatives drawn from the catalog besides the in-batch ones (mixed negative sampling, Yang et al.,
     WWW 2020): every movie of `pool` each step (size 0), or `size` of them drawn uniformly with replacement.

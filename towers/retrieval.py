@@ -17,6 +17,7 @@ from towers.layers import ConstantLookup
 from towers.towers import CandidateTower, QueryTower
 
 CHUNK_USER = "user"  # the key only chunk batches carry: the user of each target position
+QUERY_HISTORY = "query_history"  # [Q, N] each query's history movies, for HistoryNegatives
 
 
 @keras.utils.register_keras_serializable("towers")
@@ -55,6 +56,8 @@ class TwoTowerModel(tfrs.Model):
       first_rated: [n + 1] int64 time of each movie's first training rating; when given, an in-batch
         negative first rated after the query's time is left out of that query's softmax: it could not have
         been the answer then, and pushing it down there would teach the towers that new movies are bad.
+      history_negatives: leave a query's own history movies out of its negatives (the evaluation never
+        ranks them).
       catalog_negatives: a negatives.CatalogNegatives layer, or None: negatives from the catalog besides the
         in-batch ones. When it gives every pool movie each step (a full softmax over the movies rated
         before T_val), the in-batch negatives are left out (they would count those movies twice) and no
@@ -76,6 +79,7 @@ class TwoTowerModel(tfrs.Model):
         sampling_probability: np.ndarray | None = None,
         remove_accidental_hits: bool = True,
         first_rated: np.ndarray | None = None,
+        history_negatives: bool = False,
         catalog_negatives: negatives.CatalogNegatives | None = None,
         metrics: list | None = None,
     ) -> None:
@@ -94,6 +98,7 @@ class TwoTowerModel(tfrs.Model):
         self.accidental_hits = negatives.AccidentalHits(name="accidental_hits")
         self.future_negatives = negatives.FutureNegatives(name="future_negatives")
         self.same_user_targets = negatives.SameUserTargets(name="same_user_targets")
+        self.history_negatives = negatives.HistoryNegatives(name="history_negatives") if history_negatives else None
         self.catalog_negatives = catalog_negatives
         self.task = tfrs.tasks.Retrieval(loss=InBatchSoftmax(), metrics=metrics, temperature=temperature)
 
@@ -111,6 +116,8 @@ class TwoTowerModel(tfrs.Model):
         from_pool = [self.accidental_hits(targets, pool)]
         if self.first_rated is not None:
             from_pool.append(self.future_negatives(self.first_rated(pool), features["query_timestamp"]))
+        if self.history_negatives is not None:
+            from_pool.append(self.history_negatives(features[QUERY_HISTORY], pool))
         in_batch = negatives.all_of(keeps) if keeps else tf.ones([batch, batch], tf.bool)
         return negatives.score_mask([tf.concat([in_batch, negatives.all_of(from_pool)], axis=1)])
 
@@ -124,6 +131,8 @@ class TwoTowerModel(tfrs.Model):
             keeps.append(self.future_negatives(self.first_rated(targets), features["query_timestamp"]))
         if CHUNK_USER in features:
             keeps.append(self.same_user_targets(features[CHUNK_USER], features["weight"]))
+        if self.history_negatives is not None:
+            keeps.append(self.history_negatives(features[QUERY_HISTORY], targets))
         return keeps
 
     def candidate_probability(self, candidates: tf.Tensor, batch: tf.Tensor) -> tf.Tensor | None:
@@ -136,11 +145,16 @@ class TwoTowerModel(tfrs.Model):
         return expected + self.catalog_negatives.inclusion()
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        history = None
         if CHUNK_USER in features:  # a chunk batch (pipelines.training.input): one query per target position
             queries = self.query_tower.call_on_chunks(features)
+            if self.history_negatives is not None:
+                history = chunk_histories(features["context_movies"], features["history_mask"])
             features = {k: tf.reshape(features[k], [-1]) for k in ("target", "query_timestamp", "weight", CHUNK_USER)}
         else:
             queries = self.query_tower(features, training=training)
+            history = features["history_movies"]
+        features = {**features, QUERY_HISTORY: history}
         targets = features["target"]
         candidates = self.candidate_tower(targets, training=training)
         candidate_ids, pool = targets, None
@@ -158,3 +172,9 @@ class TwoTowerModel(tfrs.Model):
             compute_batch_metrics=False,
             score_mask=self.score_mask(features, pool),
         )
+
+
+def chunk_histories(context_movies: tf.Tensor, history_mask: tf.Tensor) -> tf.Tensor:
+    """[C * L, M] each target position's history movies of a chunk batch (0 outside its band)."""
+    movies = tf.where(tf.cast(history_mask, tf.bool), tf.cast(context_movies, tf.int32)[:, None, :], 0)
+    return tf.reshape(movies, [-1, tf.shape(movies)[-1]])

@@ -114,7 +114,8 @@ class QueryTower(keras.Model):
         self.slots, self.content = lookups["slots"], lookups["content"]
         self.id_embedding = id_embedding or keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
         self.content_projection = keras.layers.Dense(config.id_dim, use_bias=False, name="content_projection")
-        self.pooling = POOLINGS[config.pooling](name="pooling")
+        pooling_args = {"recent": config.recent_length} if config.pooling == "two_scale" else {}
+        self.pooling = POOLINGS[config.pooling](name="pooling", **pooling_args)
         self.mlp = keras.Sequential(
             [keras.layers.Dense(config.hidden, activation="relu"), keras.layers.Dense(config.embedding_dim)],
             name="mlp",

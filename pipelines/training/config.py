@@ -52,6 +52,8 @@ class TrainConfig:
       logq: Correct in-batch negatives by their sampling probability (logQ).
       remove_accidental_hits: Ignore in-batch negatives equal to the positive.
       mask_future_negatives: Ignore in-batch negatives first rated after the query time.
+      mask_history_negatives: Ignore negatives the query's user already rated (in its history): the
+        evaluation never ranks them.
       catalog_negatives: Negatives from the movies rated before T_val besides the in-batch ones: 0 none; -1
         every such movie each step (a full softmax over them; in-batch negatives then left out); N > 0: N of
         them drawn uniformly each step (logQ corrected for the mix).
@@ -76,6 +78,7 @@ class TrainConfig:
     logq: bool = True
     remove_accidental_hits: bool = True
     mask_future_negatives: bool = True
+    mask_history_negatives: bool = False
     catalog_negatives: int = 0
     patience: int = 3
     monitor: str = "recall@20"

@@ -33,6 +33,9 @@ def check_compatible(run: RunConfig) -> None:
         raise ValueError(f"pooling={towers.pooling!r} needs independent examples: set chunk_length=0")
     if inputs.chunk_length > 0 and inputs.positives == "liked":
         raise ValueError("positives='liked' needs independent examples: set chunk_length=0")
+    if towers.pooling == "two_scale" and towers.recent_length >= inputs.history_length:
+        raise ValueError(f"pooling='two_scale' needs recent_length ({towers.recent_length}) below history_length "
+                         f"({inputs.history_length})")  # fmt: skip
 
 
 def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy | None = None) -> dict:

@@ -107,6 +107,7 @@ def build_model(
         sampling_probability=probability if train.logq else None,
         remove_accidental_hits=train.remove_accidental_hits,
         first_rated=first_rated if train.mask_future_negatives else None,
+        history_negatives=train.mask_history_negatives,
         catalog_negatives=catalog,
     )
     jit = train.jit_compile and tf.distribute.get_strategy().num_replicas_in_sync == 1

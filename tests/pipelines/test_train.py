@@ -170,3 +170,29 @@ def test_a_finished_model_is_not_reused_on_changed_data(tiny_copy: Path, tmp_pat
     ratings.write_text("".join(lines[:-1]))  # the same settings, one rating fewer
     again = run_module("pipelines.train", *args)
     assert again.returncode == 2 and "trained on other data" in again.stderr and "--overwrite" in again.stderr
+
+
+def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path, tmp_path: Path) -> None:
+    """configs/ml-latest-small.flags as a user runs it (sizes shrunk for the tiny release): its pooling and
+    negatives train, the saved model scores as in training, and the export answers a query."""
+    model_dir = tmp_path / "model"
+    args = [f"--flagfile={ROOT / 'configs' / 'ml-latest-small.flags'}", f"--data_dir={tiny_release}",
+            f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=128",
+            "--history_length=12", "--recent_length=4", "--embedding_dim=8", "--id_dim=8", "--hidden=16",
+            "--genome_encoder=pca", "--bottleneck=4"]  # fmt: skip
+    result = run_module("pipelines.train", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((model_dir / "config.json").read_text())
+    flags = (ROOT / "configs" / "ml-latest-small.flags").read_text()
+    assert saved["towers"]["pooling"] in flags and saved["input"]["positives"] == "liked"
+    assert ("--mask_history_negatives" in flags) == saved["train"]["mask_history_negatives"]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    prepared = build(tiny_release, PrepareConfig())
+    again = evaluate(load(model_dir), prepared.split.val, prepared.catalog.num_movies, prepared.train_counts)
+    assert metrics["validation"]["overall"]["recall@20"]["mean"] == pytest.approx(again.overall["recall@20"]["mean"])
+    liked = prepared.split.train.movies[prepared.split.train.ratings >= 4][:5]
+    history = ",".join(f"{prepared.catalog.movie_ids[m]}:5" for m in liked)
+    query = run_module("export.query", f"--model_dir={model_dir}", f"--history={history}", "--num_results=3")
+    assert query.returncode == 0 and query.stdout.startswith("Top 3 for the given history"), query.stderr[-2000:]
+    bad = run_module("pipelines.train", *args, "--recent_length=12", "--overwrite", "--noexport")
+    assert bad.returncode == 2 and "recent_length (12) below history_length (12)" in bad.stderr

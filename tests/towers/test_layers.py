@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from towers.layers import AttentionPooling, ConstantLookup, L2Normalize, WeightedMeanPooling
+from towers.layers import AttentionPooling, ConstantLookup, L2Normalize, TwoScalePooling, WeightedMeanPooling
 from towers.lazy_adam import LazyAdam
 from towers.retrieval import InBatchSoftmax
 
@@ -33,7 +33,7 @@ def test_constant_lookup_gathers_and_is_not_trainable() -> None:
     np.testing.assert_array_equal(clone(tf.constant([1])).numpy(), table[[1]])
 
 
-@pytest.mark.parametrize("pooling", [WeightedMeanPooling, AttentionPooling])
+@pytest.mark.parametrize("pooling", [WeightedMeanPooling, AttentionPooling, TwoScalePooling])
 def test_poolings_ignore_padding_and_give_zero_for_empty_history(pooling: type) -> None:
     rng = np.random.default_rng(0)
     items = tf.constant(rng.normal(size=(3, 4, 8)), tf.float32)
@@ -41,7 +41,7 @@ def test_poolings_ignore_padding_and_give_zero_for_empty_history(pooling: type) 
     mask = tf.constant([[1, 1, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]], tf.float32)
     layer = pooling()
     out = layer(items, features, mask).numpy()
-    assert out.shape == (3, 8) and np.isfinite(out).all()
+    assert out.shape == (3, 16 if pooling is TwoScalePooling else 8) and np.isfinite(out).all()
     np.testing.assert_allclose(out[2], 0.0, atol=1e-6)
     changed = items.numpy().copy()
     changed[0, 2:] = 99.0  # padding positions must not matter
@@ -49,6 +49,18 @@ def test_poolings_ignore_padding_and_give_zero_for_empty_history(pooling: type) 
     if pooling is WeightedMeanPooling:  # starts as a plain mean of the real items
         np.testing.assert_allclose(out[0], items.numpy()[0, :2].mean(0), atol=1e-5)
     assert type(round_trip(layer)) is pooling
+
+
+def test_two_scale_pooling_starts_as_the_mean_of_the_recent_items_beside_the_mean_of_all() -> None:
+    items = tf.constant(np.arange(5 * 2, dtype=np.float32).reshape(1, 5, 2))  # most recent first
+    features = tf.zeros((1, 5, 2))
+    mask = tf.constant([[1, 1, 1, 1, 0]], tf.float32)
+    layer = round_trip(TwoScalePooling(recent=2))
+    assert layer.recent == 2
+    out = layer(items, features, mask).numpy()[0]
+    np.testing.assert_allclose(out[:2], items.numpy()[0, :2].mean(0), atol=1e-5)
+    np.testing.assert_allclose(out[2:], items.numpy()[0, :4].mean(0), atol=1e-5)
+    assert len(layer.trainable_weights) == 4  # each mean learns its own (rating, recency) weights
 
 
 def test_in_batch_softmax_matches_dense_cross_entropy() -> None:

@@ -15,7 +15,15 @@ def round_trip(layer: keras.layers.Layer) -> keras.layers.Layer:
     return keras.utils.deserialize_keras_object(keras.utils.serialize_keras_object(layer))
 
 
-@pytest.mark.parametrize("layer", [negatives.AccidentalHits, negatives.FutureNegatives, negatives.SameUserTargets])
+TECHNIQUES = [
+    negatives.AccidentalHits,
+    negatives.FutureNegatives,
+    negatives.SameUserTargets,
+    negatives.HistoryNegatives,
+]
+
+
+@pytest.mark.parametrize("layer", TECHNIQUES)
 def test_round_trip_keeps_class_and_name(layer: type) -> None:
     clone = round_trip(layer(name="technique"))
     assert type(clone) is layer and clone.name == "technique"
@@ -36,6 +44,14 @@ def test_future_negatives_leave_out_movies_first_rated_after_the_query() -> None
 def test_same_user_targets_and_padding_are_left_out() -> None:
     keep = round_trip(negatives.SameUserTargets())(tf.constant([1, 1, 2]), tf.constant([1.0, 1.0, 0.0])).numpy()
     np.testing.assert_array_equal(keep, [[False, False, False], [False, False, False], [True, True, False]])
+
+
+def test_history_negatives_leave_out_the_movies_of_the_querys_own_history() -> None:
+    history = tf.constant([[4, 9, 0], [0, 0, 0], [7, 4, 2]])  # 0 = padding
+    keep = round_trip(negatives.HistoryNegatives())(history, tf.constant([4, 7, 2, 5])).numpy()
+    np.testing.assert_array_equal(
+        keep, [[False, True, True, True], [True, True, True, True], [False, False, False, True]]
+    )
 
 
 def test_score_mask_ands_the_techniques_and_keeps_the_diagonal() -> None:

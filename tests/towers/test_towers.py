@@ -10,6 +10,7 @@ import tf_keras as keras
 from pipelines.training.config import TrainConfig
 from pipelines.training.model_dir import build_model
 from towers.config import TowerConfig
+from towers.retrieval import chunk_histories
 from towers.towers import MovieTables
 
 MOVIES = 30
@@ -40,7 +41,7 @@ def queries(batch: int = 4, length: int = 6) -> dict[str, tf.Tensor]:
 
 
 def test_towers_give_unit_embeddings_of_the_configured_size() -> None:
-    for pooling in ("weighted", "attention"):
+    for pooling in ("weighted", "attention", "two_scale"):
         model = build_model(tables(), TowerConfig(embedding_dim=16, pooling=pooling), TrainConfig(), None)
         user = model.query_tower(queries()).numpy()
         movie = model.candidate_tower(tf.constant([1, 25, 30])).numpy()
@@ -90,6 +91,27 @@ def test_future_negatives_leave_the_softmax() -> None:
     np.testing.assert_allclose(float(unmasked.compute_loss(batch)), _softmax_loss(logits), rtol=1e-5)
     logits[:3, 3] = -np.inf  # rows 0-2 cannot see movie 4 (row 3 keeps it: a positive always counts)
     np.testing.assert_allclose(float(masked.compute_loss(batch)), _softmax_loss(logits), rtol=1e-5)
+
+
+def test_history_negatives_leave_the_softmax() -> None:
+    batch = {**queries(), "target": tf.constant([1, 2, 3, 4], tf.int32), "weight": tf.ones(4)}
+    movies = batch["history_movies"].numpy()
+    movies[1:] = 9
+    movies[2, 0] = 4  # query 2 has rated movie 4 (query 3's positive)
+    movies[1, 0] = 2  # query 1 has rated its own positive: it still counts
+    batch["history_movies"] = tf.constant(movies)
+    keras.utils.set_random_seed(0)
+    masked = build_model(tables(), TowerConfig(), TrainConfig(mask_history_negatives=True), None)
+    q, c = masked.query_tower(batch).numpy(), masked.candidate_tower(batch["target"]).numpy()
+    logits = q @ c.T / TrainConfig().temperature
+    logits[2, 3] = -np.inf
+    np.testing.assert_allclose(float(masked.compute_loss(batch)), _softmax_loss(logits), rtol=1e-5)
+
+
+def test_chunk_histories_are_each_target_positions_band_of_the_context() -> None:
+    context = tf.constant([[5, 6, 7]])
+    band = tf.constant([[[True, False, False], [True, True, False]]])
+    np.testing.assert_array_equal(chunk_histories(context, band).numpy(), [[5, 0, 0], [5, 6, 0]])
 
 
 def _softmax_loss(logits: np.ndarray) -> float:
