@@ -88,6 +88,7 @@ def export_model(
     embeddings[0] = 0.0  # padding: never a result, and the embedding of an unknown id
     scann = config.for_catalog(num_movies)
     history_length = saved.run.input.history_length
+    movie_dim = saved.run.towers.embedding_dim  # the unit movie vector; any further columns: release-age code
 
     with atomic.staged_dir(export_dir) as tmp:
         for index in INDEXES:
@@ -99,6 +100,7 @@ def export_model(
                 history_length=history_length,
                 index=index,
                 scann=scann,
+                movie_dim=movie_dim,
             )
             options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"] if index == "scann" else None)
             tf.saved_model.save(
@@ -106,7 +108,7 @@ def export_model(
             )
         artifacts.write_metadata(tmp, catalog, slots)
         artifacts.write_embeddings(tmp, catalog, embeddings)
-        artifacts.write_projector(tmp, catalog, embeddings)
+        artifacts.write_projector(tmp, catalog, embeddings[:, :movie_dim])
         info = manifest(model_dir, saved, config, scann, prepared, embeddings.shape[1])
         info["export_seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "manifest.json").write_text(json.dumps(info, indent=2, default=str))

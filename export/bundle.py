@@ -46,7 +46,8 @@ class Result:
 
     Attributes:
       rank: 1-based.  movie: {movie_id, title (without the year), year (0 unknown), genres ('|'-joined)},
-        the one shape of a movie in every answer.  score: cosine, rounded to 4 places.
+        the one shape of a movie in every answer.  score: the dot product of the embeddings (a cosine, plus
+        the release-age score with release_age; a cosine for similar movies), rounded to 4 places.
       because: a liked history movie among the closest to this one (closest first, but spread over the
         results: of the liked movies within SPREAD_BAND of the closest, the one cited least so far), or None.
       also: the closest other history movie, whatever its rating, or None.
@@ -116,7 +117,9 @@ class Export:
         self.movies = pd.read_csv(
             self.export_dir / artifacts.MOVIES_CSV, keep_default_na=False, dtype=TEXT_COLUMNS
         ).set_index("movie_id")
-        self.embeddings = np.load(self.export_dir / artifacts.EMBEDDINGS_NPY)
+        embeddings = np.load(self.export_dir / artifacts.EMBEDDINGS_NPY)
+        # The unit movie vectors, for movie-to-movie cosines (beyond them: the release-age code, if any).
+        self.embeddings = embeddings[:, : int(self.manifest.get("movie_vector_dim", embeddings.shape[1]))]
         ids = np.load(self.export_dir / artifacts.MOVIE_IDS_NPY)
         self.dense = {int(m): i for i, m in enumerate(ids) if i > 0}
         self.info = {

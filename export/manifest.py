@@ -64,7 +64,8 @@ def manifest(
     Args:
       model_dir: the trained model's folder.  saved: its config.json.
       config: the ExportConfig as given.  scann: the ScaNN parameters as used (adapted to the catalog).
-      prepared: the model's data.  dim: embedding size.
+      prepared: the model's data.  dim: embedding size (the towers' embedding_dim, plus the release-age
+        code's slots with release_age).
     """
     split = prepared.split
     return {
@@ -73,6 +74,7 @@ def manifest(
         "model_dir": str(model_dir.resolve()),
         "num_movies": prepared.catalog.num_movies,
         "embedding_dim": dim,
+        "movie_vector_dim": saved.run.towers.embedding_dim,  # leading columns; the rest: release-age code
         "k": config.k,
         "history_length": saved.run.input.history_length,
         "saved_models": {"scann": "saved_model/scann", "brute_force": "saved_model/brute_force"},

@@ -40,6 +40,8 @@ class RetrievalModule(tf.Module):
       query_tower: the trained QueryTower (dense movie index inputs).
       movie_ids: [n + 1] int64 raw MovieLens id per dense index (0 at the padding row).
       embeddings: [n + 1, d] float32 candidate embeddings, row 0 zeros.
+      movie_dim: the leading columns that are the unit movie vector (the rest, with the towers' release_age,
+        are the release-age code, which only a query's time code reads); similar_movies compares those.
       k: results per query of `recommend` and `similar_movies`.
       history_length: ratings the query tower was trained on (the most recent are kept).
       index: "scann" or "brute_force".
@@ -56,6 +58,7 @@ class RetrievalModule(tf.Module):
         history_length: int,
         index: str,
         scann: ScannParams | None = None,
+        movie_dim: int | None = None,
     ) -> None:
         super().__init__(name=f"movielens_{index}")
         if index not in INDEXES:
@@ -63,6 +66,8 @@ class RetrievalModule(tf.Module):
         num_movies = len(movie_ids) - 1
         self.query_tower = query_tower
         self.k, self.history_length, self.index_kind = k, history_length, index
+        dim = embeddings.shape[1]
+        self.movie_columns = tf.constant(np.arange(dim) < (dim if movie_dim is None else movie_dim), tf.float32)
         self.raw_ids = tf.Variable(np.asarray(movie_ids, np.int64), trainable=False, name="raw_ids")
         self.embeddings = tf.Variable(np.asarray(embeddings, np.float32), trainable=False, name="embeddings")
         self.dense_of = tf.lookup.StaticHashTable(
@@ -157,6 +162,7 @@ class RetrievalModule(tf.Module):
 
     def _similar_movies(self, movie_ids: tf.Tensor) -> dict[str, tf.Tensor]:
         dense = self._dense(movie_ids)
-        scores, indices = self._top_k(tf.gather(self.embeddings, dense), dense[:, None])
+        movies = tf.gather(self.embeddings, dense) * self.movie_columns  # the movie vector: cosines, no age score
+        scores, indices = self._top_k(movies, dense[:, None])
         known = dense[:, None] > 0
         return self._results(tf.where(known, scores, 0.0), tf.where(known, indices, 0))

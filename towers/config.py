@@ -22,6 +22,10 @@ class TowerConfig:
       recent_length: Ratings of the short-term mean of two_scale pooling (the most recent ones).
       id_dropout: Training probability of hiding a candidate's id, so that the out-of-vocabulary slot and
         the content learn to stand in for movies never rated before T_val (the cold-movie path).
+      hide_popularity: Id dropout also hides the candidate's popularity features, as they are for a movie
+        never rated before T_val (zero), so the cold-movie path trains on what such a movie looks like.
+      release_age: Add a learned score for a movie's release age at the query time (towers.layers
+        ReleaseAgeCode): new releases are what many users rate next, and a movie nobody rated yet is mostly one.
       use_content_in_history: Add each history movie's content projection to its id embedding.
       share_id_embedding: The query tower reads history ids from the candidate tower's id embeddings.
     """
@@ -32,6 +36,8 @@ class TowerConfig:
     pooling: str = dataclasses.field(default="weighted", metadata={"choices": POOLING_NAMES})
     recent_length: int = 50
     id_dropout: float = 0.1
+    hide_popularity: bool = False
+    release_age: bool = False
     use_content_in_history: bool = True
     share_id_embedding: bool = True
 

@@ -129,3 +129,80 @@ class TwoScalePooling(keras.layers.Layer):
 
 
 POOLINGS = {"weighted": WeightedMeanPooling, "attention": AttentionPooling, "two_scale": TwoScalePooling}
+
+
+FIRST_SLOT_YEAR, LAST_SLOT_YEAR = 1995, 2035  # query times are coded over these calendar years (clipped)
+# Release age in whole calendar years (slot year - release year); buckets start at each edge.
+AGE_EDGES = (-2, -1, 0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50)
+
+
+def fractional_year(timestamps: tf.Tensor) -> tf.Tensor:
+    return 1970.0 + tf.cast(timestamps, tf.float32) / SECONDS_PER_YEAR
+
+
+@keras.utils.register_keras_serializable("towers")
+class QueryTimeCode(keras.layers.Layer):
+    """The query time as interpolation weights over yearly slots, Jan 1 of FIRST_SLOT_YEAR..LAST_SLOT_YEAR:
+    [B] int64 timestamps -> [B, S] (two adjacent non-zero weights summing to 1; clipped at the ends).
+
+    Its dot product with a ReleaseAgeCode is that layer's learned age score at the query time,
+    interpolated linearly between the years around it: the query half of the release-age term.
+    """
+
+    def __init__(self, first_year: int = FIRST_SLOT_YEAR, last_year: int = LAST_SLOT_YEAR, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.first_year, self.last_year = int(first_year), int(last_year)
+
+    @property
+    def slots(self) -> int:
+        return self.last_year - self.first_year + 1
+
+    def call(self, timestamps: tf.Tensor) -> tf.Tensor:
+        position = tf.clip_by_value(fractional_year(timestamps) - self.first_year, 0.0, float(self.slots - 1))
+        low = tf.floor(position)
+        frac = (position - low)[..., None]
+        low = tf.cast(low, tf.int32)
+        high = tf.minimum(low + 1, self.slots - 1)
+        return (1.0 - frac) * tf.one_hot(low, self.slots) + frac * tf.one_hot(high, self.slots)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "first_year": self.first_year, "last_year": self.last_year}
+
+
+@keras.utils.register_keras_serializable("towers")
+class ReleaseAgeCode(keras.layers.Layer):
+    """A movie's learned score for its release age at each yearly slot of QueryTimeCode: [B] release years
+    (0 = unknown) -> [B, S], entry s = value[bucket(slot year s - release year)].
+
+    One learned value per AGE_EDGES bucket (starting at 0: no effect until training moves it) and one
+    for an unknown year. The movie's age depends on when it is asked about, which a candidate embedding
+    computed once cannot hold; split into these two codes it joins the towers' dot product, so the index
+    serves it unchanged at every query time.
+    """
+
+    def __init__(
+        self,
+        first_year: int = FIRST_SLOT_YEAR,
+        last_year: int = LAST_SLOT_YEAR,
+        edges: tuple[int, ...] = AGE_EDGES,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.first_year, self.last_year = int(first_year), int(last_year)
+        self.edges = tuple(int(e) for e in edges)
+        self.values = self.add_weight("values", shape=(len(self.edges) + 2,), initializer="zeros")
+
+    def call(self, years: tf.Tensor) -> tf.Tensor:
+        years = tf.cast(years, tf.float32)[..., None]
+        slot_years = tf.range(self.first_year, self.last_year + 1, dtype=tf.float32)
+        bucket = tf.raw_ops.Bucketize(input=slot_years - years, boundaries=[float(e) for e in self.edges])
+        bucket = tf.where(years > 0, bucket, len(self.edges) + 1)  # unknown year: its own value at every slot
+        return tf.gather(self.values, bucket)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "first_year": self.first_year,
+            "last_year": self.last_year,
+            "edges": list(self.edges),
+        }

@@ -24,8 +24,12 @@ from towers.layers import (
     SECONDS_PER_YEAR,
     ConstantLookup,
     L2Normalize,
+    QueryTimeCode,
+    ReleaseAgeCode,
     WeightedMeanPooling,
 )
+
+POPULARITY_FEATURES = 3  # the last columns of MovieTables.content (pipelines.training.tables.popularity_features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,14 +38,17 @@ class MovieTables:
 
     Attributes:
       slots: int32 id-embedding row (0 = out of vocabulary).
-      content: float32 [n + 1, C] dense content vector (genome code, has-genome flag, genres).
+      content: float32 [n + 1, C] dense content vector (genome code, has-genome flag, genres), its last
+        POPULARITY_FEATURES columns the training popularity (zero for a movie nobody rated before T_val).
       year_buckets: int32.  title_tokens: int32 [n + 1, L] (0 = padding).
+      years: int32 release year (0 = unknown), for the release-age term; None in folders from before it.
     """
 
     slots: np.ndarray
     content: np.ndarray
     year_buckets: np.ndarray
     title_tokens: np.ndarray
+    years: np.ndarray | None = None
 
     @property
     def num_slots(self) -> int:
@@ -57,13 +64,24 @@ def _lookups(tables: MovieTables) -> dict[str, ConstantLookup]:
     }
 
 
+def _check_release_age(tables: MovieTables, config: TowerConfig) -> None:
+    if config.release_age and tables.years is None:
+        raise ValueError("release_age needs the movies' release years (MovieTables.years)")
+
+
 class CandidateTower(keras.Model):
-    """Movie dense index [B] -> embedding [B, embedding_dim]."""
+    """Movie dense index [B] -> embedding [B, embedding_dim], followed with release_age by the movie's
+    ReleaseAgeCode [B, S] (its dot product with the query's QueryTimeCode is the release-age score)."""
 
     def __init__(self, tables: MovieTables, config: TowerConfig, **kwargs) -> None:
         super().__init__(**kwargs)
+        _check_release_age(tables, config)
         self.config = config
         self.lookup = _lookups(tables)
+        self.release_age, self.years = None, None
+        if config.release_age:
+            self.release_age = ReleaseAgeCode(name="release_age")
+            self.years = ConstantLookup(np.asarray(tables.years, np.int32), name="years")
         self.id_embedding = keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
         self.year_embedding = keras.layers.Embedding(int(tables.year_buckets.max()) + 1, 8, name="year_embedding")
         self.title_embedding = keras.layers.Embedding(int(tables.title_tokens.max()) + 1, 16, name="title_embedding")
@@ -80,9 +98,14 @@ class CandidateTower(keras.Model):
     def call(self, movies: tf.Tensor, training: bool = False) -> tf.Tensor:
         movies = tf.cast(movies, tf.int32)
         slots = self.lookup["slots"](movies)
+        content = self.lookup["content"](movies)
         if training and self.config.id_dropout > 0:
             hide = self.dropout_generator.uniform(tf.shape(slots)) < self.config.id_dropout
             slots = tf.where(hide, tf.zeros_like(slots), slots)
+            if self.config.hide_popularity:  # the hidden movie looks as one never rated looks: no counts either
+                columns = tf.shape(content)[-1]
+                counts = tf.range(columns) >= columns - POPULARITY_FEATURES
+                content = tf.where(hide[..., None] & counts, tf.zeros_like(content), content)
         tokens = self.lookup["title_tokens"](movies)
         token_mask = tf.cast(tokens > 0, tf.float32)[..., None]
         title = tf.reduce_sum(self.title_embedding(tokens) * token_mask, axis=-2) / tf.maximum(
@@ -90,11 +113,14 @@ class CandidateTower(keras.Model):
         )
         features = [
             self.id_embedding(slots),
-            self.lookup["content"](movies),
+            content,
             self.year_embedding(self.lookup["year_buckets"](movies)),
             title,
         ]
-        return self.normalize(self.mlp(tf.concat(features, axis=-1)))
+        embedding = self.normalize(self.mlp(tf.concat(features, axis=-1)))
+        if self.release_age is None:
+            return embedding
+        return tf.concat([embedding, self.release_age(self.years(movies))], axis=-1)
 
 
 class QueryTower(keras.Model):
@@ -102,7 +128,8 @@ class QueryTower(keras.Model):
 
     Inputs (dict): history_movies int32 [B, N] (dense index, 0 = padding, most recent first),
     history_ratings float32 [B, N], history_timestamps int64 [B, N], query_timestamp int64 [B].
-    An empty history yields a learned prior embedding (from the time features alone).
+    An empty history yields a learned prior embedding (from the time features alone). With release_age the
+    embedding is followed by the query time's QueryTimeCode [B, S].
     """
 
     def __init__(
@@ -110,6 +137,7 @@ class QueryTower(keras.Model):
     ) -> None:
         super().__init__(**kwargs)
         self.config = config
+        self.time_code = QueryTimeCode(name="time_code") if config.release_age else None
         lookups = _lookups(tables)
         self.slots, self.content = lookups["slots"], lookups["content"]
         self.id_embedding = id_embedding or keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
@@ -158,7 +186,8 @@ class QueryTower(keras.Model):
         return self.embed(flat(pooled), flat(ratings), flat(mask), flat(query_timestamp))
 
     def embed(self, pooled: tf.Tensor, ratings: tf.Tensor, mask: tf.Tensor, query_timestamp: tf.Tensor) -> tf.Tensor:
-        """Pooled history [B, D] + history summary and query time -> unit embedding [B, embedding_dim]."""
+        """Pooled history [B, D] + history summary and query time -> unit embedding [B, embedding_dim]
+        (and the query time's code with release_age)."""
         count = tf.reduce_sum(mask, axis=1)
         mean_rating = tf.reduce_sum(ratings, axis=1) / tf.maximum(count, 1.0)
         query_time = tf.cast(query_timestamp - EPOCH_START, tf.float32)
@@ -171,7 +200,10 @@ class QueryTower(keras.Model):
             ],
             axis=-1,
         )
-        return self.normalize(self.mlp(tf.concat([pooled, context], axis=-1)))
+        embedding = self.normalize(self.mlp(tf.concat([pooled, context], axis=-1)))
+        if self.time_code is None:
+            return embedding
+        return tf.concat([embedding, self.time_code(query_timestamp)], axis=-1)
 
     def history_items(self, movies: tf.Tensor) -> tf.Tensor:
         """[..., id_dim] item vectors of a tensor of movies: id embedding (+ content projection)."""

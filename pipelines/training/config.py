@@ -51,7 +51,8 @@ class TrainConfig:
       temperature: Softmax temperature over cosine scores.
       logq: Correct in-batch negatives by their sampling probability (logQ).
       remove_accidental_hits: Ignore in-batch negatives equal to the positive.
-      mask_future_negatives: Ignore in-batch negatives first rated after the query time.
+      mask_future_negatives: Ignore in-batch negatives first rated after the query time (turn it off with
+        the towers' release_age, which can express that a movie was not released yet).
       mask_history_negatives: Ignore negatives the query's user already rated (in its history): the
         evaluation never ranks them.
       catalog_negatives: Negatives from the movies rated before T_val besides the in-batch ones: 0 none; -1

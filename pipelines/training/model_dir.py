@@ -74,13 +74,14 @@ def check_fingerprint(model_dir: Path, saved: SavedConfig, fingerprint: str | No
 
 def save_tables(out_dir: Path, tables: MovieTables, probability: np.ndarray, first_rated: np.ndarray) -> None:
     with atomic.staged_file(out_dir / TABLES) as tmp, tmp.open("wb") as f:
-        np.savez(f, probability=probability, first_rated=first_rated, **dataclasses.asdict(tables))
+        arrays = {k: v for k, v in dataclasses.asdict(tables).items() if v is not None}
+        np.savez(f, probability=probability, first_rated=first_rated, **arrays)
 
 
 def load_tables(model_dir: Path) -> tuple[MovieTables, np.ndarray, np.ndarray | None]:
     """(tables, sampling probability, first_rated; None in folders from before the future-negative mask)."""
     with np.load(Path(model_dir) / TABLES) as z:
-        tables = MovieTables(**{f.name: z[f.name] for f in dataclasses.fields(MovieTables)})
+        tables = MovieTables(**{f.name: z[f.name] for f in dataclasses.fields(MovieTables) if f.name in z.files})
         first = z["first_rated"] if "first_rated" in z.files else None
         return tables, z["probability"], first
 

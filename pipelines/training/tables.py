@@ -12,7 +12,7 @@ from pipelines.training.input import InputConfig, target_positions
 from towers.config import GenomeConfig
 from towers.genome_encoder import genome_codes
 from towers.layers import SECONDS_PER_YEAR
-from towers.towers import MovieTables
+from towers.towers import POPULARITY_FEATURES, MovieTables
 
 
 def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[MovieTables, dict]:
@@ -27,7 +27,11 @@ def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[M
         [codes.codes, content.has_genome[:, None], content.genres, popularity_features(prepared)], axis=1
     ).astype(np.float32)
     tables = MovieTables(
-        slots=slots, content=dense, year_buckets=content.year_buckets, title_tokens=content.title_tokens
+        slots=slots,
+        content=dense,
+        year_buckets=content.year_buckets,
+        title_tokens=content.title_tokens,
+        years=np.asarray(prepared.catalog.years, np.int32),
     )
     return tables, codes.report
 
@@ -38,7 +42,9 @@ def popularity_features(prepared: Prepared) -> np.ndarray:
     counts = prepared.train_counts.astype(np.float64)
     years = (prepared.split.t_val - prepared.first_rated) / SECONDS_PER_YEAR
     rate = np.log1p(counts / np.maximum(years, 1 / 12))
-    return np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
+    features = np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
+    assert features.shape[1] == POPULARITY_FEATURES
+    return features
 
 
 def sampling_probability(prepared: Prepared, config: InputConfig) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
+from export.bundle import Export
 from pipelines.data.prepared import PrepareConfig, build
 from pipelines.data.split import group_by_user
 from pipelines.evaluation.evaluator import evaluate
@@ -173,8 +174,8 @@ def test_a_finished_model_is_not_reused_on_changed_data(tiny_copy: Path, tmp_pat
 
 
 def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path, tmp_path: Path) -> None:
-    """configs/ml-latest-small.flags as a user runs it (sizes shrunk for the tiny release): its pooling and
-    negatives train, the saved model scores as in training, and the export answers a query."""
+    """configs/ml-latest-small.flags as a user runs it (sizes shrunk for the tiny release): its pooling,
+    release-age score and negatives train, the saved model scores as in training, and the export answers a query."""
     model_dir = tmp_path / "model"
     args = [f"--flagfile={ROOT / 'configs' / 'ml-latest-small.flags'}", f"--data_dir={tiny_release}",
             f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=128",
@@ -186,6 +187,8 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
     flags = (ROOT / "configs" / "ml-latest-small.flags").read_text()
     assert saved["towers"]["pooling"] in flags and saved["input"]["positives"] == "liked"
     assert ("--mask_history_negatives" in flags) == saved["train"]["mask_history_negatives"]
+    assert ("--release_age" in flags) == saved["towers"]["release_age"]
+    assert ("--nomask_future_negatives" in flags) != saved["train"]["mask_future_negatives"]
     metrics = json.loads((model_dir / "metrics.json").read_text())
     prepared = build(tiny_release, PrepareConfig())
     again = evaluate(load(model_dir), prepared.split.val, prepared.catalog.num_movies, prepared.train_counts)
@@ -194,5 +197,10 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
     history = ",".join(f"{prepared.catalog.movie_ids[m]}:5" for m in liked)
     query = run_module("export.query", f"--model_dir={model_dir}", f"--history={history}", "--num_results=3")
     assert query.returncode == 0 and query.stdout.startswith("Top 3 for the given history"), query.stderr[-2000:]
+    export = Export(model_dir / "export", index="brute_force")
+    dim = export.manifest["movie_vector_dim"]
+    assert export.manifest["embedding_dim"] > dim == 8  # the release-age code follows the movie vector
+    similar = export.similar(int(prepared.catalog.movie_ids[1]), k=5)
+    assert all(-1.0 - 1e-5 <= r.score <= 1.0 + 1e-5 for r in similar)  # cosines of unit movie vectors only
     bad = run_module("pipelines.train", *args, "--recent_length=12", "--overwrite", "--noexport")
     assert bad.returncode == 2 and "recent_length (12) below history_length (12)" in bad.stderr

@@ -7,7 +7,16 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from towers.layers import AttentionPooling, ConstantLookup, L2Normalize, TwoScalePooling, WeightedMeanPooling
+from towers.layers import (
+    SECONDS_PER_YEAR,
+    AttentionPooling,
+    ConstantLookup,
+    L2Normalize,
+    QueryTimeCode,
+    ReleaseAgeCode,
+    TwoScalePooling,
+    WeightedMeanPooling,
+)
 from towers.lazy_adam import LazyAdam
 from towers.retrieval import InBatchSoftmax
 
@@ -94,3 +103,27 @@ def test_lazy_adam_updates_only_rows_in_the_batch_and_matches_adam_there(compile
     # Rows that get a gradient every step see exactly Adam's update.
     np.testing.assert_allclose(lazy_var.numpy()[[1, 4]], dense_var.numpy()[[1, 4]], rtol=1e-5, atol=1e-5)
     assert LazyAdam.from_config(lazy.get_config()).get_config()["learning_rate"] == pytest.approx(0.1)
+
+
+def timestamp(year: float) -> int:
+    return round((year - 1970.0) * SECONDS_PER_YEAR)
+
+
+def test_query_time_code_interpolates_between_the_two_years_around_the_query_time() -> None:
+    layer = round_trip(QueryTimeCode(first_year=2000, last_year=2003))
+    assert (layer.first_year, layer.last_year, layer.slots) == (2000, 2003, 4)
+    code = layer(tf.constant([timestamp(2001.25), timestamp(1990.0), timestamp(2010.0)], tf.int64)).numpy()
+    np.testing.assert_allclose(code[0], [0.0, 0.75, 0.25, 0.0], atol=1e-3)
+    np.testing.assert_allclose(code[1:], [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]], atol=1e-6)  # clipped
+
+
+def test_release_age_code_dotted_with_the_time_code_is_the_learned_value_of_the_movies_age() -> None:
+    layer = round_trip(ReleaseAgeCode(first_year=2000, last_year=2003, edges=(-1, 0, 2)))
+    assert layer.edges == (-1, 0, 2)
+    np.testing.assert_array_equal(layer.values.numpy(), 0.0)  # no effect before training
+    layer.values.assign([10.0, 20.0, 30.0, 40.0, 50.0])  # ages < -1, [-1, 0), [0, 2), >= 2, unknown year
+    codes = layer(tf.constant([2001, 1999, 0])).numpy()
+    np.testing.assert_allclose(codes, [[20, 30, 30, 40], [30, 40, 40, 40], [50, 50, 50, 50]])
+    time = QueryTimeCode(first_year=2000, last_year=2003)(tf.constant([timestamp(2000.5)], tf.int64)).numpy()
+    # Asked about in mid-2000, a movie of 2001 is halfway between its ages -1 (20) and 0 (30).
+    np.testing.assert_allclose(time @ codes.T, [[25.0, 35.0, 50.0]], atol=1e-2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,7 +13,7 @@ from pipelines.training.config import TrainConfig
 from pipelines.training.model_dir import build_model
 from towers.config import TowerConfig
 from towers.retrieval import chunk_histories
-from towers.towers import MovieTables
+from towers.towers import POPULARITY_FEATURES, MovieTables
 
 MOVIES = 30
 
@@ -25,6 +27,7 @@ def tables(seen: int = 20) -> MovieTables:
         content=rng.normal(size=(MOVIES + 1, 7)).astype(np.float32),
         year_buckets=rng.integers(0, 5, MOVIES + 1).astype(np.int32),
         title_tokens=rng.integers(0, 9, (MOVIES + 1, 4)).astype(np.int32),
+        years=rng.integers(1990, 2002, MOVIES + 1).astype(np.int32),
     )
 
 
@@ -49,6 +52,47 @@ def test_towers_give_unit_embeddings_of_the_configured_size() -> None:
         np.testing.assert_allclose(np.linalg.norm(user, axis=1), 1.0, rtol=1e-5)
         np.testing.assert_allclose(np.linalg.norm(movie, axis=1), 1.0, rtol=1e-5)
         assert np.isfinite(user[0]).all()  # the empty history still gets an embedding (the prior)
+
+
+def test_release_age_adds_the_time_and_age_codes_whose_product_is_the_learned_age_score() -> None:
+    config = TowerConfig(embedding_dim=8, release_age=True)
+    model = build_model(tables(), config, TrainConfig(), None)
+    user = model.query_tower(queries()).numpy()
+    movies = tf.constant([1, 25, 30])
+    movie = model.candidate_tower(movies).numpy()
+    slots = model.query_tower.time_code.slots
+    assert user.shape == (4, 8 + slots) and movie.shape == (3, 8 + slots)
+    np.testing.assert_allclose(user[:, 8:].sum(axis=1), 1.0, rtol=1e-5)  # interpolation weights
+    release_age = model.candidate_tower.release_age
+    release_age.values.assign(np.arange(len(release_age.values.numpy()), dtype=np.float32))
+    scores = model.query_tower(queries()).numpy() @ model.candidate_tower(movies).numpy().T
+    cosines = user[:, :8] @ movie[:, :8].T
+    age_scores = user[:, 8:] @ model.candidate_tower(movies).numpy()[:, 8:].T
+    np.testing.assert_allclose(scores, cosines + age_scores, rtol=1e-5)
+    assert np.ptp(age_scores) > 0  # movies of other years get other scores
+    with pytest.raises(ValueError, match="release years"):
+        build_model(dataclasses.replace(tables(), years=None), config, TrainConfig(), None)
+
+
+def test_hide_popularity_zeroes_the_popularity_columns_of_the_hidden_movies_only() -> None:
+    keras.utils.set_random_seed(0)
+    config = TowerConfig(embedding_dim=8, id_dropout=0.5, hide_popularity=True)
+    tower = build_model(tables(), config, TrainConfig(), None).candidate_tower
+    seen = tables().content.copy()
+    seen[:, -POPULARITY_FEATURES:] = 0.0
+    no_ids = np.zeros(MOVIES + 1, np.int32)
+    no_ids[0] = tables().slots.max()  # the padding row keeps the id table's size; movies 1..20 get slot 0
+    cold_looking = dataclasses.replace(tables(), slots=no_ids, content=seen)
+    twin = build_model(cold_looking, TowerConfig(embedding_dim=8, id_dropout=0.0), TrainConfig(), None).candidate_tower
+    for mine, theirs in zip(twin.trainable_weights, tower.trainable_weights, strict=True):
+        mine.assign(theirs)  # the same towers; only the fixed tables (ids, popularity) differ
+    movies = tf.constant(np.arange(1, 21), tf.int32)
+    hidden = tower(movies, training=True).numpy()
+    as_cold = twin(movies).numpy()
+    as_warm = tower(movies).numpy()
+    is_cold = np.isclose(hidden, as_cold, atol=1e-5).all(axis=1)
+    is_warm = np.isclose(hidden, as_warm, atol=1e-5).all(axis=1)
+    assert (is_cold | is_warm).all() and is_cold.any() and is_warm.any()  # each movie: wholly hidden or not
 
 
 def test_unseen_movies_share_the_oov_id_but_keep_their_content() -> None:
