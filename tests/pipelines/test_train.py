@@ -204,3 +204,28 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
     assert all(-1.0 - 1e-5 <= r.score <= 1.0 + 1e-5 for r in similar)  # cosines of unit movie vectors only
     bad = run_module("pipelines.train", *args, "--recent_length=12", "--overwrite", "--noexport")
     assert bad.returncode == 2 and "recent_length (12) below history_length (12)" in bad.stderr
+
+
+def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Path, tmp_path: Path) -> None:
+    """configs/ml-latest.flags as a user runs it (sizes shrunk for the tiny release) trains the small-release
+    flagfile's model (its targets, negatives and release-age score) with one weighted mean of the history."""
+    model_dir = tmp_path / "model"
+    args = [f"--flagfile={ROOT / 'configs' / 'ml-latest.flags'}", f"--data_dir={tiny_release}",
+            f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=128",
+            "--history_length=8", "--embedding_dim=8", "--id_dim=8", "--hidden=16", "--genome_encoder=pca",
+            "--bottleneck=4", "--noexport"]  # fmt: skip
+    result = run_module("pipelines.train", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["towers"]["pooling"] == "weighted" and saved["towers"]["release_age"]
+    assert saved["input"]["positives"] == "liked" and saved["input"]["chunk_length"] == 0
+    assert saved["train"]["mask_history_negatives"] and not saved["train"]["mask_future_negatives"]
+    model_flags = ("--positives=", "--chunk_length=", "--mask_history_negatives", "--release_age",
+                   "--nomask_future_negatives")  # fmt: skip
+    lines = {
+        name: (ROOT / "configs" / name).read_text().splitlines()
+        for name in ("ml-latest.flags", "ml-latest-small.flags")
+    }
+    full, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
+    assert full == small and len(full) == len(model_flags)
+    assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
