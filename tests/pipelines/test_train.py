@@ -208,7 +208,8 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
 
 def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Path, tmp_path: Path) -> None:
     """configs/ml-latest.flags as a user runs it (sizes shrunk for the tiny release) trains the small-release
-    flagfile's model (its targets, negatives and release-age score) with one weighted mean of the history."""
+    flagfile's model (its targets, negatives and release-age score) with one weighted mean of the history, and
+    so does configs/ml-latest-gpu.flags."""
     model_dir = tmp_path / "model"
     args = [f"--flagfile={ROOT / 'configs' / 'ml-latest.flags'}", f"--data_dir={tiny_release}",
             f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=128",
@@ -224,8 +225,8 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
                    "--nomask_future_negatives")  # fmt: skip
     lines = {
         name: (ROOT / "configs" / name).read_text().splitlines()
-        for name in ("ml-latest.flags", "ml-latest-small.flags")
+        for name in ("ml-latest.flags", "ml-latest-gpu.flags", "ml-latest-small.flags")
     }
-    full, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
-    assert full == small and len(full) == len(model_flags)
+    full, gpu, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
+    assert full == gpu == small and len(full) == len(model_flags)
     assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
