@@ -173,14 +173,19 @@ def test_a_finished_model_is_not_reused_on_changed_data(tiny_copy: Path, tmp_pat
     assert again.returncode == 2 and "trained on other data" in again.stderr and "--overwrite" in again.stderr
 
 
+def shrunk_flagfile_run(flagfile: str, release: Path, tmp_path: Path, *more: str) -> list[str]:
+    """pipelines.train's arguments for configs/<flagfile> as a user runs it, sizes shrunk for the tiny release."""
+    return [f"--flagfile={ROOT / 'configs' / flagfile}", f"--data_dir={release}", f"--cache_dir={tmp_path / 'cache'}",
+            f"--model_dir={tmp_path / 'model'}", "--epochs=1", "--batch_size=128", "--embedding_dim=8", "--id_dim=8",
+            "--hidden=16", "--genome_encoder=pca", "--bottleneck=4", *more]  # fmt: skip
+
+
 def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path, tmp_path: Path) -> None:
     """configs/ml-latest-small.flags as a user runs it (sizes shrunk for the tiny release): its pooling,
     release-age score and negatives train, the saved model scores as in training, and the export answers a query."""
     model_dir = tmp_path / "model"
-    args = [f"--flagfile={ROOT / 'configs' / 'ml-latest-small.flags'}", f"--data_dir={tiny_release}",
-            f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=128",
-            "--history_length=12", "--recent_length=4", "--embedding_dim=8", "--id_dim=8", "--hidden=16",
-            "--genome_encoder=pca", "--bottleneck=4"]  # fmt: skip
+    args = shrunk_flagfile_run("ml-latest-small.flags", tiny_release, tmp_path, "--history_length=12",
+                               "--recent_length=4")  # fmt: skip
     result = run_module("pipelines.train", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = json.loads((model_dir / "config.json").read_text())
@@ -211,10 +216,7 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     flagfile's model (its targets, negatives and release-age score) with one weighted mean of the history, and
     so does configs/ml-latest-gpu.flags."""
     model_dir = tmp_path / "model"
-    args = [f"--flagfile={ROOT / 'configs' / 'ml-latest.flags'}", f"--data_dir={tiny_release}",
-            f"--cache_dir={tmp_path / 'cache'}", f"--model_dir={model_dir}", "--epochs=1", "--batch_size=128",
-            "--history_length=8", "--embedding_dim=8", "--id_dim=8", "--hidden=16", "--genome_encoder=pca",
-            "--bottleneck=4", "--noexport"]  # fmt: skip
+    args = shrunk_flagfile_run("ml-latest.flags", tiny_release, tmp_path, "--history_length=8", "--noexport")
     result = run_module("pipelines.train", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = json.loads((model_dir / "config.json").read_text())
