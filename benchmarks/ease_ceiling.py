@@ -40,8 +40,21 @@ def define_flags() -> None:
     flags.DEFINE_list("model_dirs", [], "Trained models to mix with EASE (e.g. the seeds of benchmarks.real_data).")
     flags.DEFINE_list("ranks", ["32", "64", "128", "256", "512"], "Ranks of the truncated EASE.")
     flags.DEFINE_list("weights", ["0", "0.2", "0.35", "0.5", "0.65", "0.8", "1"], "The model's weights in the mix.")
-    flags.DEFINE_integer("mix_rank", 0, "Mix the model with EASE at this rank (0: the full EASE).")
-    flags.DEFINE_integer("rerank_depth", 0, "Let the mix re-order only the model's top N (0: every movie).")
+    flags.DEFINE_integer("mix_rank", 0, "Mix the model with EASE at this rank (0: the full EASE).", lower_bound=0)
+    flags.DEFINE_integer("rerank_depth", 0, "Let the mix re-order only the model's top N (0: every movie).",
+                         lower_bound=0)  # fmt: skip
+    flags.register_validator("ranks", lambda ranks: all(r.isdigit() and int(r) > 0 for r in ranks),
+                             "--ranks must be positive integers")  # fmt: skip
+    flags.register_validator("weights", lambda weights: all(is_weight(w) for w in weights),
+                             "--weights must be numbers from 0 to 1")  # fmt: skip
+
+
+def is_weight(text: str) -> bool:
+    """Whether `text` is a number from 0 to 1."""
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
 
 
 def truncated_factors(weights: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +136,7 @@ def chosen_weight(validation: dict[float, float]) -> float:
     return max(sorted(validation), key=lambda w: (validation[w], -w))
 
 
+@cli.exits_2_on_bad_input
 def main(argv: list[str]) -> None:
     del argv
     prepared = prepare(cli.config_from_flags(PrepareConfig))

@@ -95,3 +95,14 @@ def test_cli_prints_ease_its_ranks_and_the_reranked_mix(tiny_release: Path, trai
     assert "EASE" in names and "ease" in names
     assert "ease rank 4" in result.stdout and "ease rank 8" in result.stdout
     assert "the model alone" in result.stdout and "over its top 5, w" in result.stdout
+
+
+def test_cli_bad_flags_exit_2_naming_the_flag(tmp_path: Path) -> None:
+    for flag, named in (
+        ("--weights=0,1.5", "--weights"),
+        ("--ranks=4,x", "--ranks"),
+        ("--rerank_depth=-1", "rerank_depth"),
+    ):
+        result = run_module("benchmarks.ease_ceiling", "--synthetic=tiny", f"--cache_dir={tmp_path}", flag)
+        assert result.returncode == 2, (flag, result.stderr[-2000:])
+        assert "error:" in result.stderr and named in result.stderr and "Traceback" not in result.stderr
