@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
     prepared = prepare(cli.config_from_flags(PrepareConfig))
     config = cli.config_from_flags(registry.BaselineConfig)
     split, catalog, counts = prepared.split, prepared.catalog, prepared.train_counts
-    content = MovieContent(np.asarray(catalog.genres), np.asarray(catalog.years))
+    content = MovieContent.of(catalog)
     methods: list[tuple[str, Recommender]] = []
     for name in registry.parse_names(",".join(FLAGS.methods)):
         method = registry.fit(name, split.train, catalog.num_movies, split.t_val, config, movie_content=content)

@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from pipelines.data.features import UNKNOWN_YEAR, Catalog
+from pipelines.data.schema import GENRES, NO_GENRES
 
 TITLE_TOKENS = 8  # words kept per title
 YEAR_FIRST, YEAR_BUCKET = 1900, 5  # year buckets of 5 years from 1900; bucket 0 is "unknown"
@@ -23,7 +24,7 @@ class Content:
     """Content features per dense movie index (row 0 is padding).
 
     Attributes:
-      genres: [n + 1, 20] float32 multi-hot.
+      genres: [n + 1, 19] float32 multi-hot of the genres (`genre_features`: "(no genres listed)" is all zero).
       year_buckets: [n + 1] int32, 0 unknown, else 1 + (year - 1900) // 5 (clipped at 1).
       title_tokens: [n + 1, TITLE_TOKENS] int32 ids into `title_vocabulary` (+1; 0 = padding).
       title_vocabulary: words that appear in at least two titles.
@@ -40,6 +41,16 @@ class Content:
     @property
     def num_year_buckets(self) -> int:
         return int(self.year_buckets.max()) + 1
+
+
+def genre_features(genres: np.ndarray) -> np.ndarray:
+    """[n, 19] float32 multi-hot of the real genres from the catalog's [n, 20] (pipelines.data.schema.GENRES).
+
+    "(no genres listed)" is a missing value, not a genre: such a movie gets no genre at all. Kept as a
+    column, it would make every movie without genres the others' nearest neighbour by genre.
+    """
+    keep = np.asarray([name != NO_GENRES for name in GENRES])
+    return np.asarray(genres, np.float32)[:, keep]
 
 
 def year_buckets(years: np.ndarray) -> np.ndarray:
@@ -67,7 +78,7 @@ def build_content(catalog: Catalog) -> Content:
     tokens, vocabulary = title_tokens(catalog.clean_titles)
     tokens[0] = 0
     return Content(
-        genres=np.asarray(catalog.genres, np.float32),
+        genres=genre_features(catalog.genres),
         year_buckets=year_buckets(np.asarray(catalog.years)),
         title_tokens=tokens,
         title_vocabulary=vocabulary,

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 from absl import logging
 
 from pipelines.data.dataset import Prepared
@@ -92,7 +91,7 @@ def recommenders(
         yield oracle, time.perf_counter() - start
         yield planted.HistoryTasteOracle(oracle), 0.0
     split, num_movies = prepared.split, prepared.catalog.num_movies
-    movie_content = MovieContent(np.asarray(prepared.catalog.genres), np.asarray(prepared.catalog.years))
+    movie_content = MovieContent.of(prepared.catalog)
     for name in registry.parse_names(config.baselines):
         start = time.perf_counter()
         if config.tune_baselines:

@@ -147,7 +147,7 @@ class ValidationData:
     def from_prepared(cls, prepared: Prepared) -> ValidationData:
         """The validation part of a `Prepared` (its split's train and val; the test window is not read)."""
         split = prepared.split
-        content = MovieContent(np.asarray(prepared.catalog.genres), np.asarray(prepared.catalog.years))
+        content = MovieContent.of(prepared.catalog)
         return cls(split.train, split.val, prepared.catalog.num_movies, split.t_val, prepared.train_counts, content)
 
 

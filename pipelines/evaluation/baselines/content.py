@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from pipelines.data.content import genre_features
+from pipelines.data.features import Catalog
 from pipelines.evaluation.baselines.common import binary_matrix, cold_rows
 from pipelines.evaluation.evaluator import Queries
 
@@ -25,6 +27,11 @@ class MovieContent:
 
     genres: np.ndarray
     years: np.ndarray
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> MovieContent:
+        """The catalog's content as the candidate tower sees it: "(no genres listed)" is no genre."""
+        return cls(genre_features(catalog.genres), np.asarray(catalog.years))
 
 
 class NewInGenres:

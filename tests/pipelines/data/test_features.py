@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.data.content import genre_features
 from pipelines.data.features import UNKNOWN_YEAR, aggregate_tags, build_catalog, genre_multi_hot, parse_title
 from pipelines.data.load import load_release
 from pipelines.data.schema import GENRES
@@ -42,6 +43,14 @@ def test_genre_multi_hot_has_twenty_columns() -> None:
     assert [GENRES[i] for i in np.flatnonzero(hot[0])] == ["Comedy", "Drama"]
     assert hot[1, GENRES.index("(no genres listed)")] == 1 and hot[1].sum() == 1
     assert hot[2, GENRES.index("IMAX")] == 1
+
+
+def test_no_genres_listed_is_a_missing_value_not_a_genre() -> None:
+    hot = genre_features(genre_multi_hot(["Comedy|Drama", "(no genres listed)", "(no genres listed)", "IMAX"]))
+    assert hot.shape == (4, 19)
+    assert hot[1].sum() == 0 and hot[2].sum() == 0  # two movies without genres share nothing
+    assert [GENRES[i] for i in np.flatnonzero(hot[0])] == ["Comedy", "Drama"]
+    assert hot[3, GENRES.index("IMAX")] == 1
 
 
 def test_catalog_is_aligned_to_a_dense_index_with_padding(hand_release: Path) -> None:

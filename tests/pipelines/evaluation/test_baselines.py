@@ -140,3 +140,16 @@ def test_new_in_genres_ranks_the_newest_movies_of_the_users_genres_first() -> No
     assert np.argsort(-scores[1])[:2].tolist() == [3, 5]  # no history: newness alone, ties by lower index
     with pytest.raises(ValueError, match="half_life"):
         new_in_genres(MovieContent(genres, years), np.zeros(6), t_val, half_life=0)
+
+
+def test_new_in_genres_does_not_take_no_genres_listed_for_a_genre() -> None:
+    from pipelines.data.content import genre_features
+    from pipelines.data.features import genre_multi_hot
+    from pipelines.evaluation.baselines.content import MovieContent, new_in_genres
+
+    # Movies 1-3 have no genres listed, 4 is a comedy; all new. A history of movie 1 says nothing about 2 or 3.
+    genres = genre_features(genre_multi_hot(["(no genres listed)"] * 4 + ["Comedy"]))
+    t_val = int((2020.0 - 1970.0) * 31_556_952)
+    years = np.full(5, 2019, np.float32)
+    scores = new_in_genres(MovieContent(genres, years), np.zeros(5), t_val, half_life=1.0).scores(queries([[1]]))
+    np.testing.assert_array_equal(scores[0, 1:], 0.0)

@@ -54,7 +54,7 @@ def check_contract(recommender: Recommender, prepared) -> None:
 @pytest.mark.parametrize("name", registry.NAMES)
 def test_every_baseline_keeps_the_contract(prepared, name: str) -> None:
     split = prepared.split
-    content = MovieContent(prepared.catalog.genres, prepared.catalog.years)
+    content = MovieContent.of(prepared.catalog)
     recommender = registry.fit(name, split.train, prepared.catalog.num_movies, split.t_val, SMALL, 0, content)
     check_contract(recommender, prepared)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pipelines.data.prepared import PrepareConfig, prepare
+from pipelines.data.schema import GENRES
 from pipelines.data.split import Cases, Interactions, group_by_user
 from pipelines.evaluation import tuning
 from pipelines.evaluation.baselines import common, linear, neighbors, registry
@@ -109,7 +110,8 @@ def test_validation_data_never_reads_the_test_window() -> None:
             raise AssertionError("tuning read the test window")
 
     no_content = np.zeros(RECENT_MOVIES + 1)
-    catalog = types.SimpleNamespace(num_movies=RECENT_MOVIES, genres=no_content[:, None], years=no_content)
+    genres = np.zeros((RECENT_MOVIES + 1, len(GENRES)))
+    catalog = types.SimpleNamespace(num_movies=RECENT_MOVIES, genres=genres, years=no_content)
     prepared = types.SimpleNamespace(split=Split(), catalog=catalog, train_counts=counts_of(Split.train, RECENT_MOVIES))
     data = tuning.ValidationData.from_prepared(prepared)
     tuned = tuning.tune_all(["popularity", "recent_popularity"], data, BaselineConfig())
