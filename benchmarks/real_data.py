@@ -7,7 +7,9 @@ Trains the default model exactly as a user would (`python -m pipelines.train --f
 --seed=S`, one run per seed), scores the baselines with `python -m pipelines.evaluate` (each tuned on the
 validation window, then scored once on the test window), and prints one table per window: the model's
 mean and spread over seeds, every tuned baseline with its chosen setting, and each metric's ratio to the
-best tuned baseline. Everything is written to <work_dir>/real_data.json.
+best tuned baseline with its 95% paired bootstrap interval: the model's per-case values (the mean over seeds,
+from each model folder's per_case.npz) and the baseline's (the evaluation's per_case.npz) resampled over the
+same cases. Everything is written to <work_dir>/real_data.json.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import numpy as np
 from absl import app, flags
 
 from benchmarks.measure import run_measured
+from pipelines.evaluation import metrics, per_case
 
 FLAGS = flags.FLAGS
 WINDOWS = ("validation", "test")
 COLUMNS = ("recall@20", "ndcg@100", "coverage@10", "cold_movie_share@20")
 RATIO_METRICS = ("recall@20", "ndcg@100")
 MODEL = "two-tower"
+RESAMPLES = 2000
 
 
 def define_flags() -> None:
@@ -76,8 +80,26 @@ def baseline_rows(evaluation: dict, window: str) -> list[Row]:
     return rows
 
 
-def table(rows: list[Row], window: str) -> str:
-    best = {m: max(r.values[m] for r in rows[1:]) for m in RATIO_METRICS} if len(rows) > 1 else {}
+def best_baselines(rows: list[Row]) -> dict[str, Row]:
+    """metric -> the baseline row with the highest mean (rows[0] is the model; ties: the first)."""
+    return {m: max(rows[1:], key=lambda r: r.values[m]) for m in RATIO_METRICS} if len(rows) > 1 else {}
+
+
+def paired_ratios(seed_values: list[per_case.PerCase], evaluation: per_case.PerCase, best: dict[str, Row],
+                  window: str) -> dict[str, dict]:  # fmt: skip
+    """metric -> {"ratio", "low", "high", "baseline"}: the model (per-case mean over seeds) over the best
+    tuned baseline, with the 95% paired bootstrap interval (metrics.paired_ratio)."""
+    out = {}
+    for metric, row in best.items():
+        model = np.mean([values[MODEL][window][metric] for values in seed_values], axis=0)
+        baseline = evaluation[row.name][window][metric]
+        if model.shape != baseline.shape:
+            raise ValueError(f"{window}: the model has {len(model)} cases, {row.name} {len(baseline)}")
+        out[metric] = {**metrics.paired_ratio(model, baseline, RESAMPLES, seed=0), "baseline": row.name}
+    return out
+
+
+def table(rows: list[Row], window: str, ratios: dict[str, dict]) -> str:
     header = f"{'method':<26}" + "".join(f"{c:>22}" for c in COLUMNS) + f"{'cold r@20':>16}  setting"
     lines = [f"{window} ({rows[0].cold_cases} cold-movie cases)", header]
     for row in rows:
@@ -87,11 +109,8 @@ def table(rows: list[Row], window: str) -> str:
             cell = f"{value:.4f}" + (f" ±{row.spread[name] / 2:.4f}" if name in row.spread else "")
             cells.append(f"{cell:>22}")
         lines.append(f"{row.name:<26}" + "".join(cells) + f"{row.cold_recall:>16.4f}  {row.setting}")
-    model = rows[0]
-    lines.append(
-        "model / best tuned baseline: "
-        + ", ".join(f"{m} {model.values[m] / best[m]:.2f}" for m in RATIO_METRICS if best.get(m))
-    )
+    cells = [f"{m} {r['ratio']:.2f} [{r['low']:.2f}, {r['high']:.2f}] of {r['baseline']}" for m, r in ratios.items()]
+    lines.append(f"model / best tuned baseline: {', '.join(cells)} (95% paired bootstrap intervals over the cases)")
     return "\n".join(lines)
 
 
@@ -112,12 +131,16 @@ def main(argv: list[str]) -> None:
     run = run_measured(["-m", "pipelines.evaluate", *common, "--model_dir=", f"--out_dir={evaluation_dir}"])
     seconds["evaluate (tuned baselines)"] = round(run.seconds, 1)
     evaluation = json.loads((evaluation_dir / "metrics.json").read_text())
+    evaluation_values = per_case.load(evaluation_dir / per_case.FILE)
+    seed_values = [per_case.load(work / f"seed-{seed}" / per_case.FILE) for seed in range(FLAGS.seeds)]
     report = {"data_dir": FLAGS.data_dir, "flagfile": FLAGS.runs_flagfile, "extra": FLAGS.extra,
               "seconds": seconds, "windows": {}}  # fmt: skip
     for window in WINDOWS:
         rows = [model_row(seed_metrics, window), *baseline_rows(evaluation, window)]
+        ratios = paired_ratios(seed_values, evaluation_values, best_baselines(rows), window)
         report["windows"][window] = [dataclasses.asdict(r) for r in rows]
-        print(table(rows, window), "\n")
+        report.setdefault("ratios", {})[window] = ratios
+        print(table(rows, window, ratios), "\n")
     print(json.dumps(seconds))
     (work / "real_data.json").write_text(json.dumps(report, indent=1))
 

@@ -4,7 +4,7 @@ protocol's validation and test windows:
     python -m pipelines.evaluate --flagfile=configs/demo.flags [--model_dir=DIR] [--baselines=all|none|a,b]
                                  [--out_dir=DIR]
 
-writes metrics.json, report.md, PNG plots and TensorBoard logs into --out_dir and prints the main table.
+writes metrics.json, report.md, PNG plots, TensorBoard logs and per_case.npz into --out_dir and prints the main table.
 Exit code 2 with a one-line error on bad input.
 """
 
@@ -37,10 +37,11 @@ def main(argv: list[str]) -> None:
     resolved = {"prepare": dataclasses.asdict(prepare_config), "evaluate": dataclasses.asdict(config),
                 "baselines": dataclasses.asdict(baseline_config)}  # fmt: skip
     atomic.write_json(out_dir / "config.json", resolved, indent=1)
-    results = suite.run(prepare(prepare_config), config, baseline_config, load_model)
-    report.write(results, out_dir)
+    per_case: dict = {}
+    results = suite.run(prepare(prepare_config), config, baseline_config, load_model, per_case)
+    report.write(results, out_dir, per_case=per_case)
     print(report.terminal_table(results))
-    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}, plots and {out_dir / 'tensorboard'}")
+    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}, per_case.npz, plots and tensorboard/")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,8 @@ class Evaluation:
         training rating; cases left without a target skipped).
       by_history_length: bucket label ("0", "1-4", ...) -> {"cases": n, metric -> {...}}.
       top: [C, 100] int32 the ranked lists (not written to JSON).
+      per_case: metric -> [C] float64 each case's value, in the window's case order (not written to JSON:
+        pipelines.evaluation.per_case saves them, for paired comparisons of two methods on the same cases).
     """
 
     name: str
@@ -162,14 +164,15 @@ class Evaluation:
     slices: dict
     by_history_length: dict
     top: np.ndarray = dataclasses.field(repr=False)
+    per_case: dict[str, np.ndarray] = dataclasses.field(repr=False, default_factory=dict)
 
     def means(self) -> dict[str, float]:
         """Flat metric -> mean over all cases (what a training loop logs)."""
         return {name: value["mean"] for name, value in self.overall.items()}
 
     def to_json(self) -> dict:
-        """Every field but `top` (JSON-ready: numbers, strings and nested dicts)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "top"}
+        """Every field but `top` and `per_case` (JSON-ready: numbers, strings and nested dicts)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("top", "per_case")}
 
 
 def _summary(values: dict[str, np.ndarray], rows: np.ndarray, resamples: int, seed: int) -> dict:
@@ -244,4 +247,5 @@ def evaluate(
         slices=slices,
         by_history_length=by_length,
         top=top,
+        per_case=values,
     )

@@ -128,6 +128,31 @@ def summarize(values: dict[str, np.ndarray], resamples: int = 0, seed: int = 0) 
     return out
 
 
+def paired_ratio(
+    numerator: np.ndarray, denominator: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Ratio of two methods' means on the same cases, with its 95% paired bootstrap interval.
+
+    Each resample draws the cases once and takes both means over that draw, so what the two methods share
+    (which cases are easy) cancels in the ratio; resampling each method alone would not.
+
+    Args:
+      numerator, denominator: [C] per-case values of the two methods, in the same case order (C >= 1).
+
+    Returns:
+      {"ratio": mean(numerator) / mean(denominator), "low": l, "high": h}; nan where a mean is 0.
+    """
+    numerator, denominator = np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)
+    if numerator.shape != denominator.shape or numerator.ndim != 1 or not len(numerator):
+        raise ValueError(f"need two equal non-empty [C] arrays, got {numerator.shape} and {denominator.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means = bootstrap_means(np.stack([numerator, denominator], axis=1), resamples, seed)
+        ratios = np.where(means[:, 1] > 0, means[:, 0] / means[:, 1], np.nan)
+        ratio = numerator.mean() / denominator.mean() if denominator.mean() > 0 else np.nan
+    low, high = np.percentile(ratios, [2.5, 97.5]) if np.isfinite(ratios).all() else (np.nan, np.nan)
+    return {"ratio": float(ratio), "low": float(low), "high": float(high)}
+
+
 def popularity_percentiles(counts: np.ndarray) -> np.ndarray:
     """[n + 1] popularity percentile of each movie index by its counts: 100 * (movies with a lower count +
     half of those with the same count) / n, over the n real movies (index 0 ignored). A uniformly random

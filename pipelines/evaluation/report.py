@@ -1,4 +1,5 @@
-"""What `pipelines.evaluate` writes: metrics.json, report.md with tables and PNG plots, TensorBoard scalars.
+"""What `pipelines.evaluate` writes: metrics.json, report.md with tables and PNG plots, TensorBoard scalars,
+per_case.npz (pipelines.evaluation.per_case).
 
 `results` throughout is the JSON written to metrics.json:
 {"figures": prepared figures, "config": resolved configs,
@@ -15,6 +16,7 @@ import numpy as np
 from pipelines.console import plural
 from pipelines.data import atomic
 from pipelines.evaluation import metrics
+from pipelines.evaluation import per_case as per_case_file
 
 WINDOWS = ("validation", "test")
 TABLE_METRICS = (*metrics.METRICS, "coverage@10", "popularity_percentile@10")
@@ -249,10 +251,15 @@ def tensorboard(results: dict, log_dir: Path, images: list[Path]) -> None:
             tf.summary.image(path.stem, tf.image.decode_png(path.read_bytes())[None], step=0)
 
 
-def write(results: dict, out_dir: Path, *, log_tensorboard: bool = True) -> None:
-    """metrics.json, report.md, the plots and (optionally) TensorBoard logs into out_dir."""
+def write(
+    results: dict, out_dir: Path, *, per_case: per_case_file.PerCase | None = None, log_tensorboard: bool = True
+) -> None:
+    """metrics.json, report.md, the plots, (optionally) TensorBoard logs and, when given, the values case by
+    case (per_case.npz) into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out_dir / "metrics.json", json.dumps(results, indent=1, default=_json_default))
+    if per_case is not None:
+        per_case_file.save(out_dir / per_case_file.FILE, per_case)
     images = plot(results, out_dir)
     atomic.write_text(out_dir / "report.md", markdown(results))
     if log_tensorboard:

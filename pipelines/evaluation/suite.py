@@ -17,6 +17,7 @@ from pipelines.evaluation.baselines import registry
 from pipelines.evaluation.baselines.content import MovieContent
 from pipelines.evaluation.baselines.registry import BaselineConfig
 from pipelines.evaluation.evaluator import DEFAULT_BATCH_SIZE, Recommender, evaluate
+from pipelines.evaluation.per_case import PerCase
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,11 +114,13 @@ def run(
     config: EvaluateConfig,
     baseline_config: BaselineConfig,
     load_model: Callable[[str, str | None], Recommender] | None = None,
+    per_case: PerCase | None = None,
 ) -> dict:
     """Every recommender on both windows; the metrics.json structure of pipelines.evaluation.report.
 
     `load_model(model_dir, fingerprint)` turns a trained model folder into a Recommender (the entry point
-    passes pipelines.training.recommender.load, so that this package needs no TensorFlow)."""
+    passes pipelines.training.recommender.load, so that this package needs no TensorFlow). `per_case`, when
+    given, receives each method's values case by case (method -> window -> metric -> [C])."""
     registry.parse_names(config.baselines)  # fail on a bad name before any work
     counts, num_movies = prepared.train_counts, prepared.catalog.num_movies
     methods, tuning_log = {}, {}
@@ -127,6 +130,8 @@ def run(
             result = evaluate(recommender, cases, num_movies, counts, batch_size=config.eval_batch_size,
                               resamples=config.eval_resamples, seed=config.eval_seed)  # fmt: skip
             methods[recommender.name][window] = result.to_json()
+            if per_case is not None:
+                per_case.setdefault(recommender.name, {})[window] = result.per_case
             logging.info("%s %s: recall@20 %.4f in %.1f s", recommender.name, window,
                          result.overall["recall@20"]["mean"], result.seconds)  # fmt: skip
     if not methods:

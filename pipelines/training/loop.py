@@ -17,6 +17,7 @@ import tf_keras as keras
 from pipelines.console import quiet_native_logs
 from pipelines.data import atomic
 from pipelines.data.dataset import Prepared
+from pipelines.evaluation import per_case
 from pipelines.evaluation.evaluator import evaluate
 from pipelines.training import model_dir
 from pipelines.training.callbacks import EpochLine, ProtocolValidation, Throughput, duration
@@ -98,9 +99,10 @@ def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy |
     print(f"scoring the best weights (epoch {best}) on the validation and test windows ...", flush=True)
     recommender = TowerRecommender(model.query_tower, model.candidate_tower, num_movies, inputs.history_length)
     final = {
-        window: evaluate(recommender, cases, num_movies, train_counts, resamples=1000).to_json()
+        window: evaluate(recommender, cases, num_movies, train_counts, resamples=1000)
         for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test))
     }
+    per_case.save(out_dir / per_case.FILE, {recommender.name: {w: e.per_case for w, e in final.items()}})
     metrics = {
         "epochs_run": len(history.history["loss"]),
         "best_epoch": best,
@@ -110,7 +112,7 @@ def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy |
         "genome_encoder": genome_report,
         "replicas": strategy.num_replicas_in_sync,
         "weights_checksum": float(sum(np.abs(w).sum() for w in model.get_weights())),
-        **final,
+        **{window: result.to_json() for window, result in final.items()},
     }
     atomic.write_json(out_dir / model_dir.METRICS, metrics)
     return metrics

@@ -6,6 +6,7 @@
     backup/       while training: the resume point (BackupAndRestore)
     tensorboard/  training and validation curves
     metrics.json  the final validation and test figures
+    per_case.npz  their values case by case (pipelines.evaluation.per_case)
 
 `build_model` makes the compiled model of a configuration; `restore_model` rebuilds a folder's model with
 its best weights; `check_fingerprint` refuses a model trained on other data.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_module
 
 
@@ -26,3 +28,9 @@ def test_real_data_benchmark_trains_seeds_and_compares_with_tuned_baselines(tiny
         mean = sum(m[window]["overall"]["recall@20"]["mean"] for m in seeds) / 2
         assert rows[0]["values"]["recall@20"] == mean
         assert rows[2]["setting"].startswith("ease_lambda=")  # chosen on the validation window
+        for metric, ratio in report["ratios"][window].items():  # against the best baseline, paired over cases
+            best = max(rows[1:], key=lambda r: r["values"][metric])
+            assert ratio["baseline"] == best["name"]
+            assert ratio["ratio"] == pytest.approx(rows[0]["values"][metric] / best["values"][metric])
+            assert ratio["low"] <= ratio["ratio"] <= ratio["high"]
+    assert "(95% paired bootstrap intervals over the cases)" in result.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.evaluation import metrics, suite
+from pipelines.evaluation import metrics, per_case, suite
 from tests.conftest import run_module
 
 METHODS = [
@@ -68,6 +68,14 @@ def test_evaluate_writes_the_report(tiny_release: Path, tmp_path: Path) -> None:
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     assert any((out / "tensorboard" / "popularity").iterdir())
     assert json.loads((out / "config.json").read_text())["evaluate"]["eval_resamples"] == 50
+    values = per_case.load(out / per_case.FILE)  # case by case, in the order of the summaries above
+    assert list(values) == METHODS
+    for name, windows in values.items():
+        for window, by_metric in windows.items():
+            assert set(by_metric) == set(metrics.METRICS)
+            for metric, array in by_metric.items():
+                assert len(array) == written["methods"][name][window]["cases"]
+                assert array.mean() == pytest.approx(written["methods"][name][window]["overall"][metric]["mean"])
 
     subset = run_evaluate(f"--flagfile={flagfile}", f"--out_dir={out}", "--baselines=popularity", "--notune_baselines",
                           "--noplanted_oracle")  # fmt: skip

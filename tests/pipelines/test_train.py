@@ -13,6 +13,7 @@ import tf_keras as keras
 from export.bundle import Export
 from pipelines.data.prepared import PrepareConfig, build
 from pipelines.data.split import group_by_user
+from pipelines.evaluation import per_case
 from pipelines.evaluation.evaluator import evaluate
 from pipelines.training import callbacks
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
@@ -49,6 +50,10 @@ def test_train_writes_metrics_and_the_model_reloads_identically(prepared, tmp_pa
     assert not (tmp_path / "model" / "backup").exists()  # removed after a completed run
     assert metrics["epochs_run"] == 2 and len(metrics["history"]["val_recall@20"]) == 2
     assert "low" in metrics["test"]["overall"]["recall@20"]
+    values = per_case.load(tmp_path / "model" / per_case.FILE)["two-tower"]  # the same figures case by case
+    for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test)):
+        assert len(values[window]["recall@20"]) == len(cases)
+        assert values[window]["ndcg@100"].mean() == pytest.approx(metrics[window]["overall"]["ndcg@100"]["mean"])
     reloaded = load(tmp_path / "model")
     num_movies, counts = prepared.catalog.num_movies, prepared.train_counts
     for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test)):

@@ -94,6 +94,24 @@ def test_summarize_intervals() -> None:
     assert metrics.summarize({"m": values}) == {"m": {"mean": pytest.approx(values.mean())}}
 
 
+def test_paired_ratio_resamples_both_methods_over_the_same_cases() -> None:
+    rng = np.random.default_rng(5)
+    baseline = rng.random(60)  # cases of very different difficulty
+    scaled = metrics.paired_ratio(1.1 * baseline, baseline, resamples=500, seed=0)
+    # Paired, a method that is 1.1x on every case is 1.1x in every resample; resampled apart, it would not be.
+    assert scaled == {"ratio": pytest.approx(1.1), "low": pytest.approx(1.1), "high": pytest.approx(1.1)}
+    noisy = baseline + rng.normal(0, 0.05, 60)
+    paired = metrics.paired_ratio(noisy, baseline, resamples=2000, seed=1)
+    draw = np.random.default_rng(2).integers(0, 60, size=(2000, 2, 60))
+    unpaired = noisy[draw[:, 0]].mean(axis=1) / baseline[draw[:, 1]].mean(axis=1)
+    assert paired["low"] < paired["ratio"] < paired["high"]
+    assert paired["ratio"] == pytest.approx(noisy.mean() / baseline.mean())
+    assert paired["high"] - paired["low"] < 0.5 * np.subtract(*np.percentile(unpaired, [97.5, 2.5]))
+    assert np.isnan(metrics.paired_ratio(baseline, np.zeros(60))["ratio"])
+    with pytest.raises(ValueError, match="equal non-empty"):
+        metrics.paired_ratio(baseline, baseline[:10])
+
+
 def test_popularity_percentiles_coverage_and_bias() -> None:
     counts = np.array([99, 5, 4, 3, 2, 1, 0])  # index 0 (padding) ignored
     percentiles = metrics.popularity_percentiles(counts)
