@@ -1,14 +1,17 @@
 """Benchmark: training examples/s of the default model on ml-latest shapes, against the naive TFRS peer.
 
     python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--hidden=128] [--nojit_compile]
-                                          [--profile]
-                                          [--peer=benchmarks/naive_tfrs.py]
+                                          [--profile] [--peer=benchmarks/naive_tfrs.py]
+                                          [--pooling=weighted --history_length=50 --recent_length=50
+                                           --mask_history_negatives --release_age]
 
 Both run in this session, one after the other, each in its own process: the peer
 (`naive_tfrs.py --history 50 --batch 4096 --batches 60`, a tutorial-style loop) and this project's
 training step (the real towers, TFRS task, tf.data input pipeline and optimizer) on synthetic
 per-user arrays with ml-latest's shapes: 86,537 movies, 1,128-tag genome compressed to 64-d codes,
-history 50. Targets (issue 4): >= 4x the peer and >= 50k examples/s on this 2-core CPU.
+history 50 (the model flags set others, e.g. configs/ml-latest-small.flags' two-scale history of 200
+with --chunk_length=0 --pooling=two_scale --history_length=200 --mask_history_negatives --release_age).
+Targets (issue 4): >= 4x the peer and >= 50k examples/s on this 2-core CPU.
 
 Both sides are timed two ways: over the whole timed fit call (the peer's own figure, which the peer's
 main() prints, run unchanged) and between the first and last step (a clock callback added to the fit
@@ -28,15 +31,16 @@ from pathlib import Path
 from absl import app, flags
 
 from benchmarks.measure import run_measured
-from pipelines.training.config import InputConfig
-from towers.config import TowerConfig
+from pipelines.training.config import InputConfig, TrainConfig
+from towers.config import POOLING_NAMES, TowerConfig
 
 FLAGS = flags.FLAGS
+MODEL_FLAGS = ("pooling", "history_length", "recent_length", "mask_history_negatives", "release_age")
 DEFAULT_PEER = Path(__file__).resolve().parent / "naive_tfrs.py"  # the tutorial-style peer, beside this file
 
 
 def ours_main(
-    steps: int, batch_size: int, ratings: int, chunk_length: int, hidden: int, jit_compile: bool, profile: bool
+    steps: int, ratings: int, inputs: InputConfig, towers: TowerConfig, config: TrainConfig, profile: bool
 ) -> None:
     """Runs in the child process: times `steps` training steps after a warm-up."""
     import time
@@ -45,7 +49,6 @@ def ours_main(
     import tf_keras as keras
 
     from pipelines.data.split import Interactions
-    from pipelines.training.config import InputConfig, TrainConfig
     from pipelines.training.input import training_dataset
     from pipelines.training.model_dir import build_model
     from towers.towers import MovieTables
@@ -66,13 +69,13 @@ def ours_main(
         content=rng.normal(size=(movies + 1, 64 + 1 + 20 + 3)).astype(np.float32),
         year_buckets=rng.integers(0, 26, movies + 1).astype(np.int32),
         title_tokens=rng.integers(0, 20_000, (movies + 1, 8)).astype(np.int32),
+        years=rng.integers(1900, 2024, movies + 1).astype(np.int32),
     )
-    inputs = InputConfig(batch_size=batch_size, chunk_length=chunk_length)
+    batch_size = inputs.batch_size
     probability = np.bincount(train.movies, minlength=movies + 1) / ratings + 1e-9
     first_rated = np.full(movies + 1, train.timestamps[-1], np.int64)
     np.minimum.at(first_rated, train.movies, train.timestamps)
-    config = TrainConfig(jit_compile=jit_compile)
-    model = build_model(tables, TowerConfig(hidden=hidden), config, probability, first_rated)
+    model = build_model(tables, towers, config, probability, first_rated)
     dataset, _ = training_dataset(train, inputs)
     per_call = config.steps_per_execution
     model.fit(dataset, steps_per_epoch=2 * per_call, epochs=1, verbose=0)  # tracing, first allocations
@@ -188,6 +191,7 @@ def main(argv: list[str]) -> None:
             f"--hidden={FLAGS.hidden}",
             f"--jit_compile={FLAGS.jit_compile}",
             f"--profile={FLAGS.profile}",
+            *(f"--{name}={FLAGS[name].value}" for name in MODEL_FLAGS),
         ]
     )
     peer_fit, peer_steady = (
@@ -208,7 +212,7 @@ def main(argv: list[str]) -> None:
         "chunk_length": FLAGS.chunk_length,
         "hidden": FLAGS.hidden,
         "jit_compile": FLAGS.jit_compile,
-        "history": 50,
+        **{name: FLAGS[name].value for name in MODEL_FLAGS},
     }
     print(f"{'examples/s':<34}{'whole fit call':>16}{'first to last step':>20}")
     print(f"{'naive TFRS (batch 4096)':<34}{peer_fit:>16,.0f}{peer_steady:>20,.0f}")
@@ -232,6 +236,11 @@ if __name__ == "__main__":
     flags.DEFINE_bool("jit_compile", True, "Compile this project's training step with XLA (as training does).")
     flags.DEFINE_bool("profile", False, "Also time the parts of one training step (forward, backward, optimizer).")
     flags.DEFINE_string("peer", str(DEFAULT_PEER), "Path of naive_tfrs.py.")
+    flags.DEFINE_enum("pooling", TowerConfig().pooling, POOLING_NAMES, "History pooling of the query tower.")
+    flags.DEFINE_integer("history_length", InputConfig().history_length, "Ratings in each query's history.")
+    flags.DEFINE_integer("recent_length", TowerConfig().recent_length, "Ratings of two_scale's short-term mean.")
+    flags.DEFINE_bool("mask_history_negatives", False, "Leave a query's history movies out of its negatives.")
+    flags.DEFINE_bool("release_age", False, "Add the release-age score (towers.layers ReleaseAgeCode).")
 
     def dispatch(argv: list[str]) -> None:
         if FLAGS.peer_child:
@@ -239,11 +248,17 @@ if __name__ == "__main__":
         elif FLAGS.child:
             ours_main(
                 FLAGS.steps,
-                FLAGS.batch_size,
                 FLAGS.ratings,
-                FLAGS.chunk_length,
-                FLAGS.hidden,
-                FLAGS.jit_compile,
+                InputConfig(
+                    batch_size=FLAGS.batch_size, chunk_length=FLAGS.chunk_length, history_length=FLAGS.history_length
+                ),
+                TowerConfig(
+                    hidden=FLAGS.hidden,
+                    pooling=FLAGS.pooling,
+                    recent_length=FLAGS.recent_length,
+                    release_age=FLAGS.release_age,
+                ),
+                TrainConfig(jit_compile=FLAGS.jit_compile, mask_history_negatives=FLAGS.mask_history_negatives),
                 FLAGS.profile,
             )
         else:

@@ -49,11 +49,36 @@ class SameUserTargets(keras.layers.Layer):
 class HistoryNegatives(keras.layers.Layer):
     """Leaves out candidates the query's user has already rated (in its history): the evaluation never
     ranks a history movie, so pushing one down as a negative teaches the query to point away from the
-    movies that describe it. [Q, N] history (dense index, 0 = padding), [C] candidates -> [Q, C] keep."""
+    movies that describe it. [Q, N] history (dense index, 0 = padding), [C] candidates -> [Q, C] keep.
+
+    `rows` is the size of the dense index space (n + 1). Rather than compare every history movie with
+    every candidate ([Q, N, C]), each candidate movie gets a column (a [rows] table scattered from the
+    candidates), each query marks the columns of its history movies, and each candidate reads its
+    column: O(Q (N + C) + rows), 8-10x faster at batch 1024 under XLA (BUILD_NOTES "Scale").
+    """
+
+    def __init__(self, rows: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rows = int(rows)
 
     def call(self, history: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
-        history = tf.cast(history, candidates.dtype)
-        return ~tf.reduce_any(history[:, :, None] == candidates[None, None, :], axis=1)  # 0 is never a candidate
+        candidates = tf.cast(candidates, tf.int32)
+        history = tf.cast(history, tf.int32)
+        count = tf.shape(candidates)[0]
+        # column[m]: 1 + the last position of movie m among the candidates, 0 if not one (padding 0 never is)
+        column = tf.tensor_scatter_nd_max(tf.zeros([self.rows], tf.int32), candidates[:, None], tf.range(1, count + 1))
+        history_columns = tf.gather(column, history)  # [Q, N], 0 = not among the candidates
+        queries, length = tf.shape(history)[0], tf.shape(history)[1]
+        query_rows = tf.broadcast_to(tf.range(queries)[:, None], [queries, length])
+        rated = tf.tensor_scatter_nd_max(
+            tf.zeros([queries, count + 1], tf.int32),
+            tf.stack([query_rows, history_columns], axis=-1),
+            tf.ones([queries, length], tf.int32),
+        )  # [Q, C + 1]: 1 where the query's history holds that column's movie (column 0 collects the rest)
+        return tf.gather(rated, tf.gather(column, candidates), axis=1) == 0
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rows": self.rows}
 
 
 @keras.utils.register_keras_serializable("towers")

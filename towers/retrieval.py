@@ -98,7 +98,10 @@ class TwoTowerModel(tfrs.Model):
         self.accidental_hits = negatives.AccidentalHits(name="accidental_hits")
         self.future_negatives = negatives.FutureNegatives(name="future_negatives")
         self.same_user_targets = negatives.SameUserTargets(name="same_user_targets")
-        self.history_negatives = negatives.HistoryNegatives(name="history_negatives") if history_negatives else None
+        self.history_negatives = None
+        if history_negatives:
+            rows = candidate_tower.lookup["slots"].table_shape[0]  # the dense movie index space, n + 1
+            self.history_negatives = negatives.HistoryNegatives(rows, name="history_negatives")
         self.catalog_negatives = catalog_negatives
         self.task = tfrs.tasks.Retrieval(loss=InBatchSoftmax(), metrics=metrics, temperature=temperature)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -22,6 +23,7 @@ from towers.layers import (
     POOLINGS,
     SECONDS_PER_DAY,
     SECONDS_PER_YEAR,
+    AttentionPooling,
     ConstantLookup,
     L2Normalize,
     QueryTimeCode,
@@ -157,7 +159,7 @@ class QueryTower(keras.Model):
         ratings, item_features = item_features_of(
             features["history_ratings"], features["history_timestamps"], query_timestamp[:, None], mask
         )
-        pooled = self.pooling(self.history_items(movies), item_features, mask)
+        pooled = self.pooled_items(movies, lambda items: self.pooling(items, item_features, mask))
         return self.embed(pooled, ratings, mask, query_timestamp)
 
     def call_on_chunks(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -177,8 +179,10 @@ class QueryTower(keras.Model):
             query_timestamp[:, :, None],
             mask,
         )
-        items = self.history_items(tf.cast(features["context_movies"], tf.int32))  # [C, M, D]
-        pooled = tf.einsum("clm,cmd->cld", self.pooling.item_weights(item_features, mask), items)
+        weights = self.pooling.item_weights(item_features, mask)  # [C, L, M]
+        pooled = self.pooled_items(
+            tf.cast(features["context_movies"], tf.int32), lambda items: tf.einsum("clm,cmd->cld", weights, items)
+        )  # [C, L, D]
 
         def flat(x: tf.Tensor) -> tf.Tensor:
             return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], axis=0))
@@ -204,6 +208,21 @@ class QueryTower(keras.Model):
         if self.time_code is None:
             return embedding
         return tf.concat([embedding, self.time_code(query_timestamp)], axis=-1)
+
+    def pooled_items(self, movies: tf.Tensor, pool: Callable[[tf.Tensor], tf.Tensor]) -> tf.Tensor:
+        """pool(history_items(movies)), where pool maps items [..., N, W] to k means of them [..., k W].
+
+        The weighted and two-scale poolings are linear in the items, as is the content projection (no
+        bias), so the raw content is pooled beside the id embeddings and projected once per mean rather
+        than once per history item: the same result, without a [B N, C] x [C, D] product (and its
+        gradient) each step.
+        """
+        if not self.config.use_content_in_history or isinstance(self.pooling, AttentionPooling):
+            return pool(self.history_items(movies))
+        ids = pool(self.id_embedding(self.slots(movies)))  # [..., k D]
+        content = pool(self.content(movies))  # [..., k C], pooled apart: a concatenation would be materialised
+        means = tf.reshape(content, tf.concat([tf.shape(content)[:-1], [-1, self.content.table_shape[-1]]], axis=0))
+        return ids + tf.reshape(self.content_projection(means), tf.shape(ids))  # k means of C -> of D each
 
     def history_items(self, movies: tf.Tensor) -> tf.Tensor:
         """[..., id_dim] item vectors of a tensor of movies: id embedding (+ content projection)."""

@@ -218,18 +218,19 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
 
 def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Path, tmp_path: Path) -> None:
     """configs/ml-latest.flags as a user runs it (sizes shrunk for the tiny release) trains the small-release
-    flagfile's model (its targets, negatives and release-age score) with one weighted mean of the history, and
-    so does configs/ml-latest-gpu.flags."""
+    flagfile's model (its targets, two-scale history, negatives and release-age score), and so does
+    configs/ml-latest-gpu.flags."""
     model_dir = tmp_path / "model"
-    args = shrunk_flagfile_run("ml-latest.flags", tiny_release, tmp_path, "--history_length=8", "--noexport")
+    args = shrunk_flagfile_run("ml-latest.flags", tiny_release, tmp_path, "--history_length=8", "--recent_length=4",
+                               "--noexport")  # fmt: skip
     result = run_module("pipelines.train", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = json.loads((model_dir / "config.json").read_text())
-    assert saved["towers"]["pooling"] == "weighted" and saved["towers"]["release_age"]
+    assert saved["towers"]["pooling"] == "two_scale" and saved["towers"]["release_age"]
     assert saved["input"]["positives"] == "liked" and saved["input"]["chunk_length"] == 0
     assert saved["train"]["mask_history_negatives"] and not saved["train"]["mask_future_negatives"]
-    model_flags = ("--positives=", "--chunk_length=", "--mask_history_negatives", "--release_age",
-                   "--nomask_future_negatives")  # fmt: skip
+    model_flags = ("--positives=", "--chunk_length=", "--pooling=", "--history_length=", "--recent_length=",
+                   "--mask_history_negatives", "--release_age", "--nomask_future_negatives")  # fmt: skip
     lines = {
         name: (ROOT / "configs" / name).read_text().splitlines()
         for name in ("ml-latest.flags", "ml-latest-gpu.flags", "ml-latest-small.flags")

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from towers import lazy_adam
 from towers.layers import (
     SECONDS_PER_YEAR,
     AttentionPooling,
@@ -103,6 +104,28 @@ def test_lazy_adam_updates_only_rows_in_the_batch_and_matches_adam_there(compile
     # Rows that get a gradient every step see exactly Adam's update.
     np.testing.assert_allclose(lazy_var.numpy()[[1, 4]], dense_var.numpy()[[1, 4]], rtol=1e-5, atol=1e-5)
     assert LazyAdam.from_config(lazy.get_config()).get_config()["learning_rate"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("row_shape", [(3,), ()])  # an embedding table, and a table of scalars
+def test_lazy_adam_dense_table_update_equals_the_per_occurrence_one(monkeypatch, row_shape: tuple) -> None:
+    start = np.random.default_rng(4).normal(size=(8, *row_shape)).astype(np.float32)
+    steps = [np.array([1, 4, 1, 1, 6]), np.array([4, 2, 2, 7, 0])]  # the rows touched change between steps
+    values = np.random.default_rng(5).normal(size=(2, 5, *row_shape)).astype(np.float32)
+    results = []
+    for dense_from in (0.0, 100.0):  # every update through the dense table, then none
+        monkeypatch.setattr(lazy_adam, "DENSE_FROM", dense_from)
+        variable, optimizer = tf.Variable(start), LazyAdam(0.1)
+
+        @tf.function(jit_compile=True)
+        def step(rows: tf.Tensor, grads: tf.Tensor, variable=variable, optimizer=optimizer) -> None:
+            optimizer.apply_gradients([(tf.IndexedSlices(grads, rows, tf.constant([8, *row_shape])), variable)])
+
+        for rows, grads in zip(steps, values, strict=True):
+            step(tf.constant(rows, tf.int64), tf.constant(grads))
+        results.append([variable.numpy(), *(slot.numpy() for slot in optimizer.variables()[1:])])
+    for dense, sparse in zip(*results, strict=True):
+        np.testing.assert_allclose(dense, sparse, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(results[0][0][[3, 5]], start[[3, 5]])  # never touched
 
 
 def timestamp(year: float) -> int:

@@ -3,6 +3,8 @@ combination always keeps a query's own positive."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -19,14 +21,15 @@ TECHNIQUES = [
     negatives.AccidentalHits,
     negatives.FutureNegatives,
     negatives.SameUserTargets,
-    negatives.HistoryNegatives,
+    functools.partial(negatives.HistoryNegatives, 10),
 ]
 
 
-@pytest.mark.parametrize("layer", TECHNIQUES)
-def test_round_trip_keeps_class_and_name(layer: type) -> None:
-    clone = round_trip(layer(name="technique"))
-    assert type(clone) is layer and clone.name == "technique"
+@pytest.mark.parametrize("make", TECHNIQUES)
+def test_round_trip_keeps_class_name_and_config(make) -> None:
+    layer = make(name="technique")
+    clone = round_trip(layer)
+    assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
 
 
 def test_accidental_hits_leave_out_other_copies_of_the_positive() -> None:
@@ -48,10 +51,21 @@ def test_same_user_targets_and_padding_are_left_out() -> None:
 
 def test_history_negatives_leave_out_the_movies_of_the_querys_own_history() -> None:
     history = tf.constant([[4, 9, 0], [0, 0, 0], [7, 4, 2]])  # 0 = padding
-    keep = round_trip(negatives.HistoryNegatives())(history, tf.constant([4, 7, 2, 5])).numpy()
+    keep = round_trip(negatives.HistoryNegatives(10))(history, tf.constant([4, 7, 2, 5])).numpy()
     np.testing.assert_array_equal(
         keep, [[False, True, True, True], [True, True, True, True], [False, False, False, True]]
     )
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_history_negatives_equal_comparing_every_history_movie_with_every_candidate(jit_compile: bool) -> None:
+    rng = np.random.default_rng(0)
+    history = rng.integers(0, 30, (16, 12)).astype(np.int32)  # repeats and padding within a history
+    candidates = rng.integers(0, 30, 40).astype(np.int32)  # repeated candidates, and the padding index 0
+    layer = negatives.HistoryNegatives(30)
+    keep = tf.function(layer, jit_compile=jit_compile)(tf.constant(history), tf.constant(candidates)).numpy()
+    expected = ~(history[:, :, None] == candidates[None, None, :]).any(axis=1)
+    np.testing.assert_array_equal(keep, expected)
 
 
 def test_score_mask_ands_the_techniques_and_keeps_the_diagonal() -> None:

@@ -173,6 +173,21 @@ def test_history_items_are_the_id_embedding_plus_the_content_projection() -> Non
     np.testing.assert_allclose(tower.history_items(movies).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["weighted", "two_scale"])
+def test_pooling_the_content_before_projecting_it_gives_the_pooling_of_the_history_items(pooling: str) -> None:
+    model = build_model(tables(), TowerConfig(embedding_dim=8, pooling=pooling, recent_length=3), TrainConfig(), None)
+    tower = model.query_tower
+    features = queries()
+    movies = features["history_movies"]
+    mask = tf.cast(movies > 0, tf.float32)
+    item_features = tf.random.stateless_normal([4, 6, 2], seed=[1, 2]) * mask[..., None]
+    kernel = tower.pooling.weights[0]  # the (first) pooling's score kernel: non-zero, so the weights differ
+    kernel.assign(tf.random.stateless_normal(kernel.shape, seed=[3, 4]))
+    expected = tower.pooling(tower.history_items(movies), item_features, mask)
+    pooled = tower.pooled_items(movies, lambda items: tower.pooling(items, item_features, mask))
+    np.testing.assert_allclose(pooled.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_chunk_batches_leave_the_users_other_targets_and_the_padding_out() -> None:
     model = build_model(tables(), TowerConfig(), TrainConfig(), None)  # no future-negative table here
     features = {
