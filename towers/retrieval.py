@@ -18,6 +18,8 @@ from towers.towers import CandidateTower, QueryTower
 
 CHUNK_USER = "user"  # the key only chunk batches carry: the user of each target position
 QUERY_HISTORY = "query_history"  # [Q, N] each query's history movies, for HistoryNegatives
+TARGET_POPULARITY = "target_popularity"  # [Q, 3] the targets' popularity as of their time (popularity_as_of)
+TARGET_NEW = "target_new"  # [Q] bool: the target movie was new at its time, its id hidden (hide_new_ids)
 
 
 @keras.utils.register_keras_serializable("towers")
@@ -153,13 +155,19 @@ class TwoTowerModel(tfrs.Model):
             queries = self.query_tower.call_on_chunks(features)
             if self.history_negatives is not None:
                 history = chunk_histories(features["context_movies"], features["history_mask"])
-            features = {k: tf.reshape(features[k], [-1]) for k in ("target", "query_timestamp", "weight", CHUNK_USER)}
+            popularity = features.get(TARGET_POPULARITY)
+            keys = ("target", "query_timestamp", "weight", CHUNK_USER, TARGET_NEW)
+            features = {k: tf.reshape(features[k], [-1]) for k in keys if k in features}
+            if popularity is not None:
+                features[TARGET_POPULARITY] = tf.reshape(popularity, [-1, popularity.shape[-1]])
         else:
             queries = self.query_tower(features, training=training)
             history = features["history_movies"]
         features = {**features, QUERY_HISTORY: history}
         targets = features["target"]
-        candidates = self.candidate_tower(targets, training=training)
+        candidates = self.candidate_tower(
+            targets, training=training, popularity=features.get(TARGET_POPULARITY), new=features.get(TARGET_NEW)
+        )
         candidate_ids, pool = targets, None
         if self.catalog_negatives is not None:
             pool = self.catalog_negatives.draw()

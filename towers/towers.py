@@ -97,10 +97,25 @@ class CandidateTower(keras.Model):
         # Python's `random`, which keras.utils.set_random_seed seeds.
         self.dropout_generator = tf.random.Generator.from_seed(random.randint(1, 2**31 - 1))
 
-    def call(self, movies: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def call(
+        self,
+        movies: tf.Tensor,
+        training: bool = False,
+        popularity: tf.Tensor | None = None,
+        new: tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        """popularity: [B, POPULARITY_FEATURES] in place of the table's; new: bool [B], the movies to show as
+        a movie nobody rated before T_val looks (the out-of-vocabulary id, popularity features 0). Training
+        gives both as of each target's time."""
         movies = tf.cast(movies, tf.int32)
         slots = self.lookup["slots"](movies)
         content = self.lookup["content"](movies)
+        if popularity is not None:
+            content = tf.concat([content[..., :-POPULARITY_FEATURES], tf.cast(popularity, content.dtype)], axis=-1)
+        if new is not None:
+            slots = tf.where(new, tf.zeros_like(slots), slots)
+            counts = tf.range(tf.shape(content)[-1]) >= tf.shape(content)[-1] - POPULARITY_FEATURES
+            content = tf.where(new[..., None] & counts, tf.zeros_like(content), content)
         if training and self.config.id_dropout > 0:
             hide = self.dropout_generator.uniform(tf.shape(slots)) < self.config.id_dropout
             slots = tf.where(hide, tf.zeros_like(slots), slots)

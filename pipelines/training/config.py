@@ -30,6 +30,12 @@ class InputConfig:
       chunk_length: Train on runs of this many consecutive ratings (their histories overlap and are read
         once); 0 = independent examples (needed by attention pooling and positives=liked).
       seed: Seed of initialisation and shuffling; the same seed gives the same batches.
+      popularity_as_of: Give each training target's movie its popularity features as of the target's
+        time (ratings before it, time since its first rating) instead of as of T_val, as the index sees a
+        movie at T_val: a movie nobody has rated yet then looks like what training saw at movies' first ratings.
+      hide_new_ids: Show a target movie as a movie nobody rated before T_val looks (the out-of-vocabulary
+        id, popularity features 0) while it has fewer than this many earlier training ratings (0: never), so
+        the content path trains on movies as new as the never-rated ones are at T_val.
     """
 
     history_length: int = 50
@@ -37,6 +43,8 @@ class InputConfig:
     positives: str = dataclasses.field(default="weighted", metadata={"choices": POSITIVES})
     chunk_length: int = 8
     seed: int = 0
+    popularity_as_of: bool = False
+    hide_new_ids: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

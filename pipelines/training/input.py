@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from pipelines.data.split import RELEVANT_RATING, Interactions
 from pipelines.training.config import POSITIVES, InputConfig
+from pipelines.training.popularity import popularity_columns, ratings_before
 
 
 def target_positions(train: Interactions, positives: str) -> np.ndarray:
@@ -67,7 +68,9 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
 
     Independent examples (chunk_length 0): each element is a dict of history_movies int32 [B, N],
     history_ratings float32 [B, N], history_timestamps int64 [B, N], query_timestamp int64 [B],
-    target int32 [B], weight float32 [B]. Chunks: see `chunk_dataset`.
+    target int32 [B], weight float32 [B]; with popularity_as_of, target_popularity float32 [B, 3] (the
+    target movie's popularity features as of the target's time); with hide_new_ids, target_new bool [B]
+    (the target movie had fewer than hide_new_ids earlier training ratings). Chunks: see `chunk_dataset`.
 
     Args:
       train: training ratings grouped by user.
@@ -85,6 +88,7 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
     columns = training_columns(train)
     movies, ratings, timestamps, starts = columns
     steps_back = tf.range(1, config.history_length + 1, dtype=tf.int64)
+    as_of = as_of_features(train, config)
 
     def features(target: tf.Tensor) -> dict[str, tf.Tensor]:
         history = target[:, None] - steps_back[None, :]
@@ -94,6 +98,7 @@ def training_dataset(train: Interactions, config: InputConfig, *, shard: tuple[i
             "query_timestamp": tf.gather(timestamps, target),
             "target": tf.gather(movies, target),
             "weight": loss_weight(tf.gather(ratings, target), config.positives),
+            **as_of(target),
         }
 
     return shuffled_batches(positions, batch, config.seed, features), steps
@@ -109,7 +114,8 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
       history_mask bool [C, L, N + L]: target i's history, the context positions strictly before it,
         at most N back and in the target's own user row;
       target int32 [C, L], query_timestamp int64 [C, L], weight float32 [C, L] (0 for the positions past
-        the end of the arrays), user int64 [C, L] (the row start: a user key).
+        the end of the arrays), user int64 [C, L] (the row start: a user key);
+      with popularity_as_of, target_popularity float32 [C, L, 3]; with hide_new_ids, target_new bool [C, L].
     Every rating of a chunk is a target, so positives must be "all" or "weighted" ("liked" needs
     independent examples).
     """
@@ -127,6 +133,7 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
     columns = training_columns(train)
     movies, ratings, timestamps, starts = columns
     targets_in_chunk = tf.range(length, dtype=tf.int64)
+    as_of = as_of_features(train, config)
     context_in_chunk = tf.range(-history, length, dtype=tf.int64)
 
     def features(chunk: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -153,6 +160,7 @@ def chunk_dataset(train: Interactions, config: InputConfig, *, shard: tuple[int,
             "query_timestamp": tf.gather(timestamps, target),
             "weight": loss_weight(tf.gather(ratings, target), config.positives) * tf.cast(real, tf.float32),
             "user": user,
+            **as_of(target),
         }
 
     return shuffled_batches(chunks, per_batch, config.seed, features), steps
@@ -167,6 +175,28 @@ def training_columns(train: Interactions) -> tuple[tf.Tensor, tf.Tensor, tf.Tens
         tf.constant(train.timestamps, tf.int64),
         tf.constant(starts, tf.int64),
     )
+
+
+def as_of_features(train: Interactions, config: InputConfig) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+    """positions (any shape) -> what their movies looked like at the rating's time: target_popularity
+    [..., 3] (popularity_as_of) and target_new [...] (hide_new_ids); {} when neither is asked for."""
+    if not config.popularity_as_of and config.hide_new_ids <= 0:
+        return lambda positions: {}
+    before, first = ratings_before(train)
+    before = tf.constant(before)
+    if config.popularity_as_of:  # the time since each training rating's movie was first rated
+        since = tf.constant(train.timestamps - first[train.movies])
+
+    def features(positions: tf.Tensor) -> dict[str, tf.Tensor]:
+        earlier = tf.gather(before, positions)
+        out = {}
+        if config.popularity_as_of:
+            out["target_popularity"] = popularity_columns(earlier, tf.gather(since, positions))
+        if config.hide_new_ids > 0:
+            out["target_new"] = earlier < config.hide_new_ids
+        return out
+
+    return features
 
 
 def ratings_at(prefix: str, columns: tuple[tf.Tensor, ...], positions: tf.Tensor, valid: tf.Tensor) -> dict:

@@ -9,9 +9,9 @@ import numpy as np
 from pipelines.data.content import build_content
 from pipelines.data.dataset import Prepared
 from pipelines.training.input import InputConfig, target_positions
+from pipelines.training.popularity import popularity_columns
 from towers.config import GenomeConfig
 from towers.genome_encoder import genome_codes
-from towers.layers import SECONDS_PER_YEAR
 from towers.towers import POPULARITY_FEATURES, MovieTables
 
 
@@ -39,10 +39,7 @@ def movie_tables(prepared: Prepared, genome: GenomeConfig, seed: int) -> tuple[M
 def popularity_features(prepared: Prepared) -> np.ndarray:
     """[n + 1, 3] per movie from training ratings only: log count, years on the catalog before T_val
     (first training rating to T_val; 0 for unseen movies) and log ratings per year."""
-    counts = prepared.train_counts.astype(np.float64)
-    years = (prepared.split.t_val - prepared.first_rated) / SECONDS_PER_YEAR
-    rate = np.log1p(counts / np.maximum(years, 1 / 12))
-    features = np.stack([np.log1p(counts) / 10, years / 10, rate / 10], axis=1)
+    features = popularity_columns(prepared.train_counts, prepared.split.t_val - prepared.first_rated).numpy()
     assert features.shape[1] == POPULARITY_FEATURES
     return features
 

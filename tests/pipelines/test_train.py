@@ -199,6 +199,7 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
     assert ("--mask_history_negatives" in flags) == saved["train"]["mask_history_negatives"]
     assert ("--release_age" in flags) == saved["towers"]["release_age"]
     assert ("--nomask_future_negatives" in flags) != saved["train"]["mask_future_negatives"]
+    assert f"--hide_new_ids={saved['input']['hide_new_ids']}" in flags
     metrics = json.loads((model_dir / "metrics.json").read_text())
     prepared = build(tiny_release, PrepareConfig())
     again = evaluate(load(model_dir), prepared.split.val, prepared.catalog.num_movies, prepared.train_counts)
@@ -229,8 +230,10 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     assert saved["towers"]["pooling"] == "two_scale" and saved["towers"]["release_age"]
     assert saved["input"]["positives"] == "liked" and saved["input"]["chunk_length"] == 0
     assert saved["train"]["mask_history_negatives"] and not saved["train"]["mask_future_negatives"]
+    assert saved["input"]["hide_new_ids"] == 1 and saved["towers"]["id_dropout"] == 0
     model_flags = ("--positives=", "--chunk_length=", "--pooling=", "--history_length=", "--recent_length=",
-                   "--mask_history_negatives", "--release_age", "--nomask_future_negatives")  # fmt: skip
+                   "--mask_history_negatives", "--release_age", "--nomask_future_negatives", "--hide_new_ids=",
+                   "--id_dropout=")  # fmt: skip
     lines = {
         name: (ROOT / "configs" / name).read_text().splitlines()
         for name in ("ml-latest.flags", "ml-latest-gpu.flags", "ml-latest-small.flags")

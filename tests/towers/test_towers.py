@@ -95,6 +95,40 @@ def test_hide_popularity_zeroes_the_popularity_columns_of_the_hidden_movies_only
     assert (is_cold | is_warm).all() and is_cold.any() and is_warm.any()  # each movie: wholly hidden or not
 
 
+def test_popularity_given_to_the_candidate_tower_replaces_the_tables_columns() -> None:
+    model = build_model(tables(), TowerConfig(embedding_dim=8), TrainConfig(), None)
+    popularity = np.random.default_rng(2).normal(size=(3, POPULARITY_FEATURES)).astype(np.float32)
+    movies = np.array([1, 5, 25])
+    content = tables().content.copy()
+    content[movies, -POPULARITY_FEATURES:] = popularity
+    config = TowerConfig(embedding_dim=8)
+    twin = build_model(dataclasses.replace(tables(), content=content), config, TrainConfig(), None)
+    for mine, theirs in zip(twin.trainable_weights, model.trainable_weights, strict=True):
+        mine.assign(theirs)
+    given = model.candidate_tower(tf.constant(movies), popularity=tf.constant(popularity)).numpy()
+    np.testing.assert_allclose(given, twin.candidate_tower(tf.constant(movies)).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(given, model.candidate_tower(tf.constant(movies)).numpy(), atol=1e-4)
+
+
+def test_movies_marked_new_look_as_a_never_rated_movie_and_the_others_as_themselves() -> None:
+    model = build_model(tables(), TowerConfig(embedding_dim=8), TrainConfig(), None)
+    tower = model.candidate_tower
+    movies = tf.constant([1, 5, 25])
+    new = tower(movies, new=tf.constant([True, False, False])).numpy()
+    own = tower(movies).numpy()
+    no_ids = np.zeros(MOVIES + 1, np.int32)
+    no_ids[0] = tables().slots.max()  # the padding row keeps the id table's size
+    content = tables().content.copy()
+    content[:, -POPULARITY_FEATURES:] = 0.0
+    cold_looking = dataclasses.replace(tables(), slots=no_ids, content=content)
+    twin = build_model(cold_looking, TowerConfig(embedding_dim=8), TrainConfig(), None)
+    for mine, theirs in zip(twin.trainable_weights, model.trainable_weights, strict=True):
+        mine.assign(theirs)
+    np.testing.assert_allclose(new[0], twin.candidate_tower(movies).numpy()[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new[1:], own[1:], rtol=1e-6)
+    assert not np.allclose(new[0], own[0], atol=1e-4)
+
+
 def test_unseen_movies_share_the_oov_id_but_keep_their_content() -> None:
     model = build_model(tables(), TowerConfig(embedding_dim=8), TrainConfig(), None)
     tower = model.candidate_tower
