@@ -32,9 +32,11 @@ def ratings_before(train: Interactions) -> tuple[np.ndarray, np.ndarray]:
     else:
         order = np.lexsort((times, movies))
     in_order = movies[order]
-    starts = np.concatenate([[0], np.cumsum(np.bincount(in_order))[:-1]])
+    counts = np.bincount(in_order)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     before = np.empty(len(movies), np.int32)
     before[order] = np.arange(len(movies)) - starts[in_order]
     first = np.full(int(movies.max(initial=0)) + 1, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(first, movies, times)
+    earliest = order[starts[np.flatnonzero(counts)]]  # each rated movie's first rating: first in the sort
+    first[movies[earliest]] = times[earliest]
     return before, first
