@@ -53,6 +53,7 @@ def cold_target_ranks(method: Recommender, cases: Cases, cold: np.ndarray) -> np
     return np.concatenate(ranks) if ranks else np.zeros(0, np.int64)
 
 
+@cli.exits_2_on_bad_input
 def main(argv: list[str]) -> None:
     prepared = prepare(cli.config_from_flags(PrepareConfig))
     config = cli.config_from_flags(registry.BaselineConfig)

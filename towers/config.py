@@ -26,6 +26,8 @@ class TowerConfig:
         never rated before T_val (zero), so the cold-movie path trains on what such a movie looks like.
       release_age: Add a learned score for a movie's release age at the query time (towers.layers
         ReleaseAgeCode): new releases are what many users rate next, and a movie nobody rated yet is mostly one.
+      cold_release_age: With release_age, a movie that looks never rated (the out-of-vocabulary id: nobody
+        rated it before T_val, or training hides its id) gets a release-age score of its own.
       use_content_in_history: Add each history movie's content projection to its id embedding.
       share_id_embedding: The query tower reads history ids from the candidate tower's id embeddings.
     """
@@ -38,6 +40,7 @@ class TowerConfig:
     id_dropout: float = 0.1
     hide_popularity: bool = False
     release_age: bool = False
+    cold_release_age: bool = False
     use_content_in_history: bool = True
     share_id_embedding: bool = True
 

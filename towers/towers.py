@@ -69,6 +69,8 @@ def _lookups(tables: MovieTables) -> dict[str, ConstantLookup]:
 def _check_release_age(tables: MovieTables, config: TowerConfig) -> None:
     if config.release_age and tables.years is None:
         raise ValueError("release_age needs the movies' release years (MovieTables.years)")
+    if config.cold_release_age and not config.release_age:
+        raise ValueError("cold_release_age needs release_age (--release_age)")
 
 
 class CandidateTower(keras.Model):
@@ -80,9 +82,11 @@ class CandidateTower(keras.Model):
         _check_release_age(tables, config)
         self.config = config
         self.lookup = _lookups(tables)
-        self.release_age, self.years = None, None
+        self.release_age, self.cold_release_age, self.years = None, None, None
         if config.release_age:
             self.release_age = ReleaseAgeCode(name="release_age")
+            if config.cold_release_age:
+                self.cold_release_age = ReleaseAgeCode(name="cold_release_age")
             self.years = ConstantLookup(np.asarray(tables.years, np.int32), name="years")
         self.id_embedding = keras.layers.Embedding(tables.num_slots, config.id_dim, name="id_embedding")
         self.year_embedding = keras.layers.Embedding(int(tables.year_buckets.max()) + 1, 8, name="year_embedding")
@@ -137,7 +141,11 @@ class CandidateTower(keras.Model):
         embedding = self.normalize(self.mlp(tf.concat(features, axis=-1)))
         if self.release_age is None:
             return embedding
-        return tf.concat([embedding, self.release_age(self.years(movies))], axis=-1)
+        years = self.years(movies)
+        age = self.release_age(years)
+        if self.cold_release_age is not None:  # the out-of-vocabulary id: a movie that looks never rated
+            age = tf.where((slots == 0)[..., None], self.cold_release_age(years), age)
+        return tf.concat([embedding, age], axis=-1)
 
 
 class QueryTower(keras.Model):

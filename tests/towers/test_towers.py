@@ -74,6 +74,21 @@ def test_release_age_adds_the_time_and_age_codes_whose_product_is_the_learned_ag
         build_model(dataclasses.replace(tables(), years=None), config, TrainConfig(), None)
 
 
+def test_cold_release_age_scores_the_movies_that_look_never_rated_by_a_code_of_their_own() -> None:
+    config = TowerConfig(embedding_dim=8, release_age=True, cold_release_age=True)
+    tower = build_model(tables(), config, TrainConfig(), None).candidate_tower
+    tower.release_age.values.assign(np.full(len(tower.release_age.values.numpy()), 1.0, np.float32))
+    tower.cold_release_age.values.assign(np.full(len(tower.release_age.values.numpy()), -2.0, np.float32))
+    movies = tf.constant([1, 5, 25, 30])  # 25 and 30: nobody rated them before T_val
+    ages = tower(movies).numpy()[:, 8:]
+    np.testing.assert_allclose(ages, np.array([1.0, 1.0, -2.0, -2.0])[:, None] * np.ones_like(ages))
+    marked = tower(movies, new=tf.constant([True, False, False, False])).numpy()[:, 8:]
+    np.testing.assert_allclose(marked[0], -2.0)  # a training target shown as new looks never rated
+    np.testing.assert_allclose(marked[1:], ages[1:])
+    with pytest.raises(ValueError, match="needs release_age"):
+        build_model(tables(), TowerConfig(embedding_dim=8, cold_release_age=True), TrainConfig(), None)
+
+
 def test_hide_popularity_zeroes_the_popularity_columns_of_the_hidden_movies_only() -> None:
     keras.utils.set_random_seed(0)
     config = TowerConfig(embedding_dim=8, id_dropout=0.5, hide_popularity=True)
