@@ -231,9 +231,10 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     assert saved["input"]["positives"] == "liked" and saved["input"]["chunk_length"] == 0
     assert saved["train"]["mask_history_negatives"] and not saved["train"]["mask_future_negatives"]
     assert saved["input"]["hide_new_ids"] == 1 and saved["towers"]["id_dropout"] == 0
+    assert saved["towers"]["cold_release_age"]
     model_flags = ("--positives=", "--chunk_length=", "--pooling=", "--history_length=", "--recent_length=",
-                   "--mask_history_negatives", "--release_age", "--nomask_future_negatives", "--hide_new_ids=",
-                   "--id_dropout=")  # fmt: skip
+                   "--mask_history_negatives", "--release_age", "--cold_release_age", "--nomask_future_negatives",
+                   "--hide_new_ids=", "--id_dropout=")  # fmt: skip
     lines = {
         name: (ROOT / "configs" / name).read_text().splitlines()
         for name in ("ml-latest.flags", "ml-latest-gpu.flags", "ml-latest-small.flags")
