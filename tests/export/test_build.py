@@ -19,10 +19,15 @@ import tensorflow as tf
 from export import index as _scann_ops  # noqa: F401  (registers the ScaNN ops before loading)
 from export.build import ExportConfig, export_model, saved_model_path
 from pipelines.data.errors import DataError
+from pipelines.data.prepared import PrepareConfig
 from pipelines.data.split import Interactions
+from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.input import query_features
+from pipelines.training.loop import train
+from pipelines.training.model_dir import read_config, restore_model
 from pipelines.training.recommender import load
 from tests.conftest import HISTORY_LENGTH, K, run_module
+from towers.config import GenomeConfig, TowerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = 60
@@ -168,6 +173,61 @@ def test_recommend_matches_the_in_process_model(export_dir, trained_model, expor
     for r in range(len(got)):
         assert not set(got[r]) & set(cases["history"].row(r)[0].tolist()), "a history movie was recommended"
     assert (got > 0).all()
+
+
+@pytest.fixture(scope="module")
+def flagfile_model(export_prepared, tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real-release flagfiles' model (two-scale history, release age with the never-rated movies' own
+    code, first ratings shown as new), small, trained one epoch on the tiny release."""
+    model_dir = tmp_path_factory.mktemp("flagfile_export") / "model"
+    towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32, pooling="two_scale", recent_length=4,
+                         id_dropout=0.0, release_age=True, cold_release_age=True)  # fmt: skip
+    run = RunConfig(
+        prepare=PrepareConfig(data_dir=str(tiny_release), cache_dir=str(model_dir.parent / "cache")),
+        input=InputConfig(
+            history_length=HISTORY_LENGTH, batch_size=128, positives="liked", chunk_length=0, hide_new_ids=1
+        ),
+        towers=towers,
+        genome=GenomeConfig(genome_encoder="pca", bottleneck=8),
+        train=TrainConfig(
+            model_dir=str(model_dir),
+            epochs=1,
+            steps_per_execution=4,
+            export=False,
+            mask_history_negatives=True,
+            mask_future_negatives=False,
+        ),
+    )
+    train(export_prepared, run)
+    return model_dir
+
+
+def test_the_flagfile_model_exports_the_never_rated_movies_age_code(flagfile_model, export_prepared, cases) -> None:
+    """The export serves the release-age columns as trained: the same top-K as the in-process model, and a
+    never-rated movie's embedding carries the cold code, a rated one's the other."""
+    export = export_model(flagfile_model, None, ExportConfig(k=K), prepared=export_prepared)
+    scores = expected_scores(flagfile_model, cases)
+    for index in ("brute_force", "scann"):
+        model = tf.saved_model.load(str(saved_model_path(export, index)))
+        out = call(model, "recommend", cases["inputs"])
+        got = export_prepared.catalog.index_of(out["movie_ids"])
+        if index == "brute_force":
+            assert_same_top_k(got, out["scores"], scores)
+        exact = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        assert np.mean([len(set(got[r, :10]) & set(exact[r])) / 10 for r in range(len(got))]) >= 0.95
+    cold = np.flatnonzero(export_prepared.train_counts[1:] == 0) + 1
+    warm = np.flatnonzero(export_prepared.train_counts[1:] > 0) + 1
+    assert len(cold) and len(warm)
+    tower = restore_model(flagfile_model, read_config(flagfile_model)).candidate_tower
+    movies = tf.constant(np.concatenate([cold[:3], warm[:3]]), tf.int32)
+    ages = tower(movies).numpy()[:, 16:]
+    years = tower.years(movies)
+    np.testing.assert_allclose(ages[:3], tower.cold_release_age(years).numpy()[:3], rtol=1e-6)
+    np.testing.assert_allclose(ages[3:], tower.release_age(years).numpy()[3:], rtol=1e-6)
+    assert not np.allclose(tower.cold_release_age.values.numpy(), tower.release_age.values.numpy())
+    ids = export_prepared.catalog.movie_ids[movies.numpy()]
+    exported = call(model, "movie_embedding", {"movie_ids": ids.astype(np.int64)})["embedding"]
+    np.testing.assert_allclose(exported, tower(movies).numpy(), atol=1e-6)
 
 
 def test_long_histories_take_the_exact_path_and_stay_excluded(export_dir, export_prepared) -> None:
