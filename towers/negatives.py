@@ -87,12 +87,22 @@ class CatalogNegatives(keras.layers.Layer):
     WWW 2020): every movie of `pool` each step (size 0), or `size` of them drawn uniformly with replacement.
 
     `draw()` -> [P] dense movie indices, once per step. The draw comes from a seeded tf.random.Generator
-    (XLA honours its state, checkpoints save it).
+    (XLA honours its state, checkpoints save it). `holds_targets`: the pool may hold the batch's targets
+    (the movies rated before T_val), so an in-batch column's movie can be drawn too; False for a pool of
+    movies no target can be (those nobody rated before T_val).
     """
 
-    def __init__(self, pool: np.ndarray | None = None, size: int = 0, pool_size: int | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        pool: np.ndarray | None = None,
+        size: int = 0,
+        pool_size: int | None = None,
+        holds_targets: bool = True,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.size = int(size)
+        self.holds_targets = bool(holds_targets)
         self.pool_size = int(len(pool) if pool is not None else pool_size)
         initializer = keras.initializers.Constant(pool) if pool is not None else "zeros"
         self.pool = self.add_weight("pool", shape=(self.pool_size,), dtype="int32", initializer=initializer,
@@ -109,7 +119,12 @@ class CatalogNegatives(keras.layers.Layer):
         return 1.0 if self.size <= 0 else self.size / self.pool_size
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "size": self.size, "pool_size": self.pool_size}
+        return {
+            **super().get_config(),
+            "size": self.size,
+            "pool_size": self.pool_size,
+            "holds_targets": self.holds_targets,
+        }
 
 
 def all_of(keeps: list[tf.Tensor]) -> tf.Tensor:

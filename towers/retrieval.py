@@ -64,7 +64,8 @@ class TwoTowerModel(tfrs.Model):
         in-batch ones. When it gives every pool movie each step (a full softmax over the movies rated
         before T_val), the in-batch negatives are left out (they would count those movies twice) and no
         logQ is needed; when it draws a sample, each candidate's logits are corrected by the log of its
-        expected count among the negatives: B x p(movie) in the batch + its expected draws from the pool.
+        expected count among the negatives: B x p(movie) in the batch + its expected draws from the pool
+        (the latter for the in-batch columns only when the pool can hold the targets).
       metrics: factorized top-K metrics for evaluation (computed only when not training).
 
     Chunk batches (pipelines.training.input) also leave a user's other targets and the padding positions out.
@@ -147,7 +148,10 @@ class TwoTowerModel(tfrs.Model):
         if self.catalog_negatives.size <= 0 or self.sampling_probability is None:
             return None  # every pool movie once: the negatives are the catalog itself
         expected = tf.cast(batch, tf.float32) * self.sampling_probability(candidates)
-        return expected + self.catalog_negatives.inclusion()
+        drawn = self.catalog_negatives.inclusion()
+        if self.catalog_negatives.holds_targets:
+            return expected + drawn
+        return expected + tf.where(tf.range(tf.shape(candidates)[0]) >= batch, drawn, 0.0)  # pool columns only
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         history = None

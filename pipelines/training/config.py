@@ -36,6 +36,9 @@ class InputConfig:
       hide_new_ids: Show a target movie as a movie nobody rated before T_val looks (the out-of-vocabulary
         id, popularity features 0) while it has fewer than this many earlier training ratings (0: never), so
         the content path trains on movies as new as the never-rated ones are at T_val.
+      hide_new_days: Also show a target movie so while its first training rating is less than this many
+        days before the target (0: never): an evaluation window's never-rated movies are the ones that
+        arrived less than the window's length before each of their ratings.
     """
 
     history_length: int = 50
@@ -45,6 +48,7 @@ class InputConfig:
     seed: int = 0
     popularity_as_of: bool = False
     hide_new_ids: int = 0
+    hide_new_days: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,9 @@ class TrainConfig:
       catalog_negatives: Negatives from the movies rated before T_val besides the in-batch ones: 0 none; -1
         every such movie each step (a full softmax over them; in-batch negatives then left out); N > 0: N of
         them drawn uniformly each step (logQ corrected for the mix).
+      cold_negatives: N > 0: N movies nobody rated before T_val drawn uniformly each step as negatives
+        besides the in-batch ones (logQ corrected for the mix), so the cold path also sees the never-rated
+        movies that stay unrated; needs --nomask_future_negatives, not with catalog_negatives.
       patience: Epochs without a better validation metric before stopping.
       monitor: Validation metric for early stopping and the best weights.
       steps_per_execution: Training steps per compiled call (amortises Python overhead).
@@ -89,6 +96,7 @@ class TrainConfig:
     mask_future_negatives: bool = True
     mask_history_negatives: bool = False
     catalog_negatives: int = 0
+    cold_negatives: int = 0
     patience: int = 3
     monitor: str = "recall@20"
     steps_per_execution: int = 16

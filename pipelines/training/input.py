@@ -179,12 +179,13 @@ def training_columns(train: Interactions) -> tuple[tf.Tensor, tf.Tensor, tf.Tens
 
 def as_of_features(train: Interactions, config: InputConfig) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     """positions (any shape) -> what their movies looked like at the rating's time: target_popularity
-    [..., 3] (popularity_as_of) and target_new [...] (hide_new_ids); {} when neither is asked for."""
-    if not config.popularity_as_of and config.hide_new_ids <= 0:
+    [..., 3] (popularity_as_of) and target_new [...] (hide_new_ids, hide_new_days); {} when none is asked for."""
+    hide = config.hide_new_ids > 0 or config.hide_new_days > 0
+    if not config.popularity_as_of and not hide:
         return lambda positions: {}
     before, first = ratings_before(train)
     before = tf.constant(before)
-    if config.popularity_as_of:  # the time since each training rating's movie was first rated
+    if config.popularity_as_of or config.hide_new_days > 0:  # seconds since the movie's first rating
         since = tf.constant(train.timestamps - first[train.movies])
 
     def features(positions: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -192,8 +193,11 @@ def as_of_features(train: Interactions, config: InputConfig) -> Callable[[tf.Ten
         out = {}
         if config.popularity_as_of:
             out["target_popularity"] = popularity_columns(earlier, tf.gather(since, positions))
-        if config.hide_new_ids > 0:
-            out["target_new"] = earlier < config.hide_new_ids
+        if hide:
+            new = earlier < config.hide_new_ids
+            if config.hide_new_days > 0:
+                new |= tf.gather(since, positions) < int(config.hide_new_days * 86_400)
+            out["target_new"] = new
         return out
 
     return features

@@ -87,6 +87,21 @@ def load_tables(model_dir: Path) -> tuple[MovieTables, np.ndarray, np.ndarray | 
         return tables, z["probability"], first
 
 
+def cold_negatives(tables: MovieTables, train: TrainConfig) -> CatalogNegatives:
+    """The pool of --cold_negatives: the movies nobody rated before T_val (the out-of-vocabulary slot)."""
+    if train.catalog_negatives != 0:
+        raise ValueError("--cold_negatives and --catalog_negatives are two pools of negatives: choose one")
+    if train.mask_future_negatives:
+        raise ValueError(
+            "--cold_negatives needs --nomask_future_negatives: a movie nobody rated before T_val counts as first"
+            " rated at T_val, so the future-negative mask would leave it out of every training query"
+        )
+    cold = (np.flatnonzero(np.asarray(tables.slots)[1:] == 0) + 1).astype(np.int32)
+    if not len(cold):
+        raise ValueError("--cold_negatives: every movie of the catalog was rated before T_val, none to draw")
+    return CatalogNegatives(cold, size=train.cold_negatives, holds_targets=False, name="catalog_negatives")
+
+
 def build_model(
     tables: MovieTables,
     towers: TowerConfig,
@@ -102,6 +117,8 @@ def build_model(
     if train.catalog_negatives != 0:
         warm = np.flatnonzero(np.asarray(tables.slots) > 0).astype(np.int32)  # movies rated before T_val
         catalog = CatalogNegatives(warm, size=max(train.catalog_negatives, 0), name="catalog_negatives")
+    if train.cold_negatives > 0:
+        catalog = cold_negatives(tables, train)
     model = TwoTowerModel(
         QueryTower(tables, towers, id_embedding=shared, name="query_tower"),
         candidate,

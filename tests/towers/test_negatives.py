@@ -84,7 +84,8 @@ def test_catalog_negatives_give_the_whole_pool_or_a_seeded_uniform_draw() -> Non
     assert drawn.shape == (50,) and set(drawn) <= {3, 5, 8} and len(set(drawn)) == 3
     assert negatives.CatalogNegatives(pool, size=6).inclusion() == 2.0
     clone = round_trip(negatives.CatalogNegatives(pool, size=2, name="catalog"))
-    assert clone.size == 2 and clone.pool_size == 3 and clone.pool.shape == (3,)
+    assert clone.size == 2 and clone.pool_size == 3 and clone.pool.shape == (3,) and clone.holds_targets
+    assert not round_trip(negatives.CatalogNegatives(pool, size=2, holds_targets=False)).holds_targets
 
 
 def test_accidental_hits_against_extra_candidates() -> None:

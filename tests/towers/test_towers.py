@@ -328,3 +328,41 @@ def test_a_full_catalog_softmax_is_the_cross_entropy_over_every_rated_movie() ->
         logits = movies[warm] @ user / TrainConfig().temperature
         expected -= logits[warm.index(target)] - np.log(np.exp(logits).sum())
     assert loss == pytest.approx(expected / 4, rel=1e-4)
+
+
+def test_cold_negatives_join_the_softmax_with_their_own_logq_correction() -> None:
+    """cold_negatives=N: N movies nobody rated before T_val (21-30 in tables()) drawn each step join the
+    in-batch negatives; a pool column's logQ probability is its expected draws (N / 10) plus B x p, an
+    in-batch column's only B x p (no target can be drawn from that pool)."""
+    probability = np.full(MOVIES + 1, 1e-9, np.float32)
+    probability[1:21] = 1.0 / 20
+    train = TrainConfig(cold_negatives=5, mask_future_negatives=False)
+    model = build_model(tables(), TowerConfig(embedding_dim=8, id_dropout=0.0), train, probability)
+    generator = model.catalog_negatives.generator
+    state = generator.state.numpy()
+    pool = model.catalog_negatives.draw().numpy()
+    generator.reset(state)  # compute_loss draws the same pool
+    assert set(pool) <= set(range(21, 31))
+    targets = np.array([1, 2, 2, 5], np.int32)
+    features = {**queries(), "target": tf.constant(targets), "weight": tf.ones(4)}
+    loss = float(model.compute_loss(features))
+    users = model.query_tower(features).numpy()
+    columns = np.concatenate([targets, pool])
+    movies = model.candidate_tower(tf.constant(columns)).numpy()
+    expected_count = 4 * probability[columns] + np.where(np.arange(len(columns)) >= 4, 5 / 10, 0.0)
+    expected = 0.0
+    for row, user in enumerate(users):
+        logits = movies @ user / train.temperature - np.log(expected_count)
+        keep = (columns != targets[row]) | (np.arange(len(columns)) == row)  # accidental hits out
+        expected -= logits[row] - np.log(np.exp(logits[keep]).sum())
+    assert loss == pytest.approx(expected / 4, rel=1e-4)
+
+
+def test_cold_negatives_refuse_what_would_make_them_moot() -> None:
+    towers = TowerConfig(embedding_dim=8)
+    with pytest.raises(ValueError, match="nomask_future_negatives"):
+        build_model(tables(), towers, TrainConfig(cold_negatives=5), None)
+    with pytest.raises(ValueError, match="choose one"):
+        build_model(tables(), towers, TrainConfig(cold_negatives=5, catalog_negatives=4), None)
+    with pytest.raises(ValueError, match="none to draw"):
+        build_model(tables(seen=MOVIES), towers, TrainConfig(cold_negatives=5, mask_future_negatives=False), None)

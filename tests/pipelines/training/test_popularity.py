@@ -84,3 +84,13 @@ def test_training_batches_carry_the_targets_popularity_as_of_their_time(prepared
     assert checked > len(targets) // 2
     plain = next(iter(training_dataset(train, InputConfig(batch_size=64))[0]))
     assert "target_popularity" not in plain and "target_new" not in plain
+
+
+def test_hide_new_days_marks_the_targets_within_that_many_days_of_their_movies_first_rating(prepared) -> None:
+    train = prepared.split.train
+    config = InputConfig(batch_size=256, chunk_length=0, positives="liked", hide_new_days=60)
+    batch = {k: v.numpy() for k, v in next(iter(training_dataset(train, config)[0])).items()}
+    targets, times, new = batch["target"], batch["query_timestamp"], batch["target_new"]
+    first = np.array([train.timestamps[train.movies == movie].min() for movie in targets])
+    np.testing.assert_array_equal(new, times - first < 60 * 86_400)
+    assert new.any() and not new.all()
