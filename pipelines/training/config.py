@@ -36,7 +36,7 @@ class InputConfig:
       hide_new_ids: Show a target movie as a movie nobody rated before T_val looks (the out-of-vocabulary
         id, popularity features 0) while it has fewer than this many earlier training ratings (0: never), so
         the content path trains on movies as new as the never-rated ones are at T_val.
-      hide_new_days: Also show a target movie so while its first training rating is less than this many
+      hide_new_days: Also show a target movie as new while its first training rating is less than this many
         days before the target (0: never): an evaluation window's never-rated movies are the ones that
         arrived less than the window's length before each of their ratings.
     """

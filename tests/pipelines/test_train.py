@@ -18,7 +18,7 @@ from pipelines.evaluation.evaluator import evaluate
 from pipelines.training import callbacks
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.input import query_features, training_dataset
-from pipelines.training.loop import train
+from pipelines.training.loop import check_compatible, train
 from pipelines.training.model_dir import build_model, restore_model
 from pipelines.training.recommender import TowerRecommender, load
 from tests.conftest import run_module
@@ -242,3 +242,17 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     full, gpu, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
     assert full == gpu == small and len(full) == len(model_flags)
     assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
+
+
+@pytest.mark.parametrize(
+    ("towers", "train_config", "message"),
+    [
+        (TowerConfig(cold_release_age=True), TrainConfig(), "needs release_age"),
+        (TowerConfig(), TrainConfig(cold_negatives=8), "nomask_future_negatives"),
+        (TowerConfig(), TrainConfig(cold_negatives=8, mask_future_negatives=False, catalog_negatives=8), "no --cat"),
+    ],
+)
+def test_settings_that_cannot_go_together_are_refused_before_any_work(towers, train_config, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_compatible(RunConfig(towers=towers, train=train_config))
+    check_compatible(RunConfig(towers=TowerConfig(release_age=True, cold_release_age=True)))
