@@ -45,6 +45,12 @@ class TowerConfig:
     share_id_embedding: bool = True
 
 
+def check_towers(config: TowerConfig) -> None:
+    """Tower settings that cannot go together (ValueError)."""
+    if config.cold_release_age and not config.release_age:
+        raise ValueError("cold_release_age needs release_age (--release_age)")
+
+
 @dataclasses.dataclass(frozen=True)
 class GenomeConfig:
     """Where the candidate tower's genome code comes from.

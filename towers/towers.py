@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from towers.config import TowerConfig
+from towers.config import TowerConfig, check_towers
 from towers.layers import (
     EPOCH_START,
     POOLINGS,
@@ -69,8 +69,7 @@ def _lookups(tables: MovieTables) -> dict[str, ConstantLookup]:
 def _check_release_age(tables: MovieTables, config: TowerConfig) -> None:
     if config.release_age and tables.years is None:
         raise ValueError("release_age needs the movies' release years (MovieTables.years)")
-    if config.cold_release_age and not config.release_age:
-        raise ValueError("cold_release_age needs release_age (--release_age)")
+    check_towers(config)
 
 
 class CandidateTower(keras.Model):

@@ -107,6 +107,17 @@ class TrainConfig:
     cpu_replicas: int = 0
 
 
+def check_negatives(train: TrainConfig) -> None:
+    """Negative settings that cannot go together (ValueError)."""
+    if train.cold_negatives > 0 and train.catalog_negatives != 0:
+        raise ValueError("--cold_negatives needs no --catalog_negatives: two pools of negatives, choose one")
+    if train.cold_negatives > 0 and train.mask_future_negatives:
+        raise ValueError(
+            "--cold_negatives needs --nomask_future_negatives: a movie nobody rated before T_val counts as first"
+            " rated at T_val, so the future-negative mask would leave it out of every training query"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Every setting of one training run, one group per config class (the keys of config.json)."""

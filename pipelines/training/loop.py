@@ -21,10 +21,11 @@ from pipelines.evaluation import per_case
 from pipelines.evaluation.evaluator import evaluate
 from pipelines.training import model_dir
 from pipelines.training.callbacks import EpochLine, ProtocolValidation, Throughput, duration
-from pipelines.training.config import RunConfig
+from pipelines.training.config import RunConfig, check_negatives
 from pipelines.training.distribute import distributed_dataset, worker_dir
 from pipelines.training.recommender import TowerRecommender
 from pipelines.training.tables import movie_tables, sampling_probability
+from towers.config import check_towers
 
 
 def check_compatible(run: RunConfig) -> None:
@@ -37,11 +38,8 @@ def check_compatible(run: RunConfig) -> None:
     if towers.pooling == "two_scale" and towers.recent_length >= inputs.history_length:
         raise ValueError(f"pooling='two_scale' needs recent_length ({towers.recent_length}) below history_length "
                          f"({inputs.history_length})")  # fmt: skip
-    if towers.cold_release_age and not towers.release_age:
-        raise ValueError("cold_release_age needs release_age (--release_age)")
-    if run.train.cold_negatives > 0 and (run.train.mask_future_negatives or run.train.catalog_negatives != 0):
-        raise ValueError("cold_negatives needs --nomask_future_negatives (a movie nobody rated before T_val counts"
-                         " as first rated at T_val) and no --catalog_negatives")  # fmt: skip
+    check_towers(towers)
+    check_negatives(run.train)
 
 
 def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy | None = None) -> dict:

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from pipelines.data import atomic
 from pipelines.data.errors import DataError
-from pipelines.training.config import RunConfig, TrainConfig
+from pipelines.training.config import RunConfig, TrainConfig, check_negatives
 from towers.config import TowerConfig
 from towers.lazy_adam import LazyAdam
 from towers.negatives import CatalogNegatives
@@ -89,13 +89,7 @@ def load_tables(model_dir: Path) -> tuple[MovieTables, np.ndarray, np.ndarray | 
 
 def cold_negatives(tables: MovieTables, train: TrainConfig) -> CatalogNegatives:
     """The pool of --cold_negatives: the movies nobody rated before T_val (the out-of-vocabulary slot)."""
-    if train.catalog_negatives != 0:
-        raise ValueError("--cold_negatives and --catalog_negatives are two pools of negatives: choose one")
-    if train.mask_future_negatives:
-        raise ValueError(
-            "--cold_negatives needs --nomask_future_negatives: a movie nobody rated before T_val counts as first"
-            " rated at T_val, so the future-negative mask would leave it out of every training query"
-        )
+    check_negatives(train)
     cold = (np.flatnonzero(np.asarray(tables.slots)[1:] == 0) + 1).astype(np.int32)
     if not len(cold):
         raise ValueError("--cold_negatives: every movie of the catalog was rated before T_val, none to draw")
