@@ -38,6 +38,12 @@ def check_compatible(run: RunConfig) -> None:
     if towers.pooling == "two_scale" and towers.recent_length >= inputs.history_length:
         raise ValueError(f"pooling='two_scale' needs recent_length ({towers.recent_length}) below history_length "
                          f"({inputs.history_length})")  # fmt: skip
+    if run.train.catalog_negatives < 0 and (inputs.hide_new_ids > 0 or inputs.hide_new_days > 0):
+        raise ValueError(
+            "--catalog_negatives=-1 needs --hide_new_ids=0 and --hide_new_days=0: the full softmax's negatives"
+            " are the rated movies as the index holds them, so a target shown as never rated would be a negative"
+            " of nobody but its own batch (measured: the top-20 fills with never-rated movies)"
+        )
     check_towers(towers)
     check_negatives(run.train)
 

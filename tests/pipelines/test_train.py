@@ -256,3 +256,11 @@ def test_settings_that_cannot_go_together_are_refused_before_any_work(towers, tr
     with pytest.raises(ValueError, match=message):
         check_compatible(RunConfig(towers=towers, train=train_config))
     check_compatible(RunConfig(towers=TowerConfig(release_age=True, cold_release_age=True)))
+
+
+@pytest.mark.parametrize("inputs", [InputConfig(hide_new_ids=1), InputConfig(hide_new_days=30)])
+def test_the_full_softmax_with_targets_shown_as_never_rated_is_refused(inputs: InputConfig) -> None:
+    with pytest.raises(ValueError, match="catalog_negatives=-1 needs --hide_new_ids=0"):
+        check_compatible(RunConfig(input=inputs, train=TrainConfig(catalog_negatives=-1)))
+    check_compatible(RunConfig(input=inputs, train=TrainConfig(catalog_negatives=256)))
+    check_compatible(RunConfig(train=TrainConfig(catalog_negatives=-1)))
