@@ -3,7 +3,7 @@
     python -m benchmarks.train_throughput [--steps=320] [--chunk_length=8] [--hidden=128] [--nojit_compile]
                                           [--profile] [--peer=benchmarks/naive_tfrs.py]
                                           [--pooling=weighted --history_length=50 --recent_length=50
-                                           --mask_history_negatives --release_age]
+                                           --mask_history_negatives --release_age --members=3]
 
 Both run in this session, one after the other, each in its own process: the peer
 (`naive_tfrs.py --history 50 --batch 4096 --batches 60`, a tutorial-style loop) and this project's
@@ -35,7 +35,7 @@ from pipelines.training.config import InputConfig, TrainConfig
 from towers.config import POOLING_NAMES, TowerConfig
 
 FLAGS = flags.FLAGS
-MODEL_FLAGS = ("pooling", "history_length", "recent_length", "mask_history_negatives", "release_age")
+MODEL_FLAGS = ("pooling", "history_length", "recent_length", "mask_history_negatives", "release_age", "members")
 DEFAULT_PEER = Path(__file__).resolve().parent / "naive_tfrs.py"  # the tutorial-style peer, beside this file
 
 
@@ -241,6 +241,8 @@ if __name__ == "__main__":
     flags.DEFINE_integer("recent_length", TowerConfig().recent_length, "Ratings of two_scale's short-term mean.")
     flags.DEFINE_bool("mask_history_negatives", False, "Leave a query's history movies out of its negatives.")
     flags.DEFINE_bool("release_age", False, "Add the release-age score (towers.layers ReleaseAgeCode).")
+    flags.DEFINE_integer("members", TowerConfig().members, "Query and candidate towers side by side (towers.members).",
+                         lower_bound=1)  # fmt: skip
 
     def dispatch(argv: list[str]) -> None:
         if FLAGS.peer_child:
@@ -257,6 +259,7 @@ if __name__ == "__main__":
                     pooling=FLAGS.pooling,
                     recent_length=FLAGS.recent_length,
                     release_age=FLAGS.release_age,
+                    members=FLAGS.members,
                 ),
                 TrainConfig(jit_compile=FLAGS.jit_compile, mask_history_negatives=FLAGS.mask_history_negatives),
                 FLAGS.profile,

@@ -30,6 +30,9 @@ class TowerConfig:
         rated it before T_val, or training hides its id) gets a release-age score of its own.
       use_content_in_history: Add each history movie's content projection to its id embedding.
       share_id_embedding: The query tower reads history ids from the candidate tower's id embeddings.
+      members: Train this many query and candidate towers side by side, each pair with its own loss and
+        initialisation; the embeddings are theirs concatenated, so a score is the sum of the members'
+        (towers.members; training and embedding cost grow with it).
     """
 
     embedding_dim: int = 64
@@ -43,12 +46,15 @@ class TowerConfig:
     cold_release_age: bool = False
     use_content_in_history: bool = True
     share_id_embedding: bool = True
+    members: int = 1
 
 
 def check_towers(config: TowerConfig) -> None:
     """Tower settings that cannot go together (ValueError)."""
     if config.cold_release_age and not config.release_age:
         raise ValueError("cold_release_age needs release_age (--release_age)")
+    if config.members < 1:
+        raise ValueError(f"--members must be at least 1, got {config.members}")
 
 
 @dataclasses.dataclass(frozen=True)

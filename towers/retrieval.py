@@ -14,6 +14,7 @@ import tf_keras as keras
 
 from towers import negatives
 from towers.layers import ConstantLookup
+from towers.members import split_members
 from towers.towers import CandidateTower, QueryTower
 
 CHUNK_USER = "user"  # the key only chunk batches carry: the user of each target position
@@ -67,6 +68,9 @@ class TwoTowerModel(tfrs.Model):
         expected count among the negatives: B x p(movie) in the batch + its expected draws from the pool
         (the latter for the in-batch columns only when the pool can hold the targets).
       metrics: factorized top-K metrics for evaluation (computed only when not training).
+      members: how many towers each of query_tower and candidate_tower holds side by side (towers.members):
+        the embeddings are split back and each member pair gets the task's loss of its own, over the same
+        negatives, mask and logQ; the losses are summed.
 
     Chunk batches (pipelines.training.input) also leave a user's other targets and the padding positions out.
     All exclusions go to Retrieval as one `score_mask`: a single select over the [B, B] logits instead
@@ -85,6 +89,7 @@ class TwoTowerModel(tfrs.Model):
         history_negatives: bool = False,
         catalog_negatives: negatives.CatalogNegatives | None = None,
         metrics: list | None = None,
+        members: int = 1,
     ) -> None:
         super().__init__()
         self.query_tower = query_tower
@@ -106,6 +111,7 @@ class TwoTowerModel(tfrs.Model):
             rows = candidate_tower.lookup["slots"].table_shape[0]  # the dense movie index space, n + 1
             self.history_negatives = negatives.HistoryNegatives(rows, name="history_negatives")
         self.catalog_negatives = catalog_negatives
+        self.members = members
         self.task = tfrs.tasks.Retrieval(loss=InBatchSoftmax(), metrics=metrics, temperature=temperature)
 
     def score_mask(self, features: dict[str, tf.Tensor], pool: tf.Tensor | None = None) -> tf.Tensor | None:
@@ -177,16 +183,24 @@ class TwoTowerModel(tfrs.Model):
             pool = self.catalog_negatives.draw()
             candidates = tf.concat([candidates, self.candidate_tower(pool, training=training)], axis=0)
             candidate_ids = tf.concat([targets, pool], axis=0)
-        return self.task(
-            queries,
-            candidates,
-            sample_weight=features.get("weight"),
-            candidate_sampling_probability=self.candidate_probability(candidate_ids, tf.shape(targets)[0]),
-            candidate_ids=candidate_ids,
-            compute_metrics=not training,
-            compute_batch_metrics=False,
-            score_mask=self.score_mask(features, pool),
-        )
+        probability = self.candidate_probability(candidate_ids, tf.shape(targets)[0])
+        score_mask = self.score_mask(features, pool)
+        losses = [
+            self.task(
+                member_queries,
+                member_candidates,
+                sample_weight=features.get("weight"),
+                candidate_sampling_probability=probability,
+                candidate_ids=candidate_ids,
+                compute_metrics=not training,
+                compute_batch_metrics=False,
+                score_mask=score_mask,
+            )
+            for member_queries, member_candidates in zip(
+                split_members(queries, self.members), split_members(candidates, self.members), strict=True
+            )
+        ]
+        return tf.add_n(losses)
 
 
 def chunk_histories(context_movies: tf.Tensor, history_mask: tf.Tensor) -> tf.Tensor:

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
 from pipelines.data import atomic
 from pipelines.data.errors import DataError
 from pipelines.training.config import RunConfig, TrainConfig, check_negatives
 from towers.config import TowerConfig
 from towers.lazy_adam import LazyAdam
+from towers.members import Members
 from towers.negatives import CatalogNegatives
 from towers.retrieval import TwoTowerModel
 from towers.towers import CandidateTower, MovieTables, QueryTower
@@ -96,6 +98,21 @@ def cold_negatives(tables: MovieTables, train: TrainConfig) -> CatalogNegatives:
     return CatalogNegatives(cold, size=train.cold_negatives, holds_targets=False, name="catalog_negatives")
 
 
+def build_towers(tables: MovieTables, towers: TowerConfig) -> tuple[keras.Model, keras.Model]:
+    """The query and the candidate tower; with --members=K, K of each side by side (towers.members), the
+    k-th query member reading the k-th candidate member's id embeddings when they are shared."""
+
+    def pair(suffix: str) -> tuple[QueryTower, CandidateTower]:
+        candidate = CandidateTower(tables, towers, name=f"candidate_tower{suffix}")
+        shared = candidate.id_embedding if towers.share_id_embedding else None
+        return QueryTower(tables, towers, id_embedding=shared, name=f"query_tower{suffix}"), candidate
+
+    if towers.members == 1:
+        return pair("")
+    queries, candidates = zip(*(pair(f"_{k}") for k in range(towers.members)), strict=True)
+    return Members(list(queries), name="query_tower"), Members(list(candidates), name="candidate_tower")
+
+
 def build_model(
     tables: MovieTables,
     towers: TowerConfig,
@@ -105,8 +122,7 @@ def build_model(
 ) -> TwoTowerModel:
     """The compiled two-tower model; probability and first_rated ([n + 1] per movie) feed the logQ
     correction and the future-negative mask when those are on."""
-    candidate = CandidateTower(tables, towers, name="candidate_tower")
-    shared = candidate.id_embedding if towers.share_id_embedding else None
+    query, candidate = build_towers(tables, towers)
     catalog = None
     if train.catalog_negatives != 0:
         warm = np.flatnonzero(np.asarray(tables.slots) > 0).astype(np.int32)  # movies rated before T_val
@@ -114,7 +130,7 @@ def build_model(
     if train.cold_negatives > 0:
         catalog = cold_negatives(tables, train)
     model = TwoTowerModel(
-        QueryTower(tables, towers, id_embedding=shared, name="query_tower"),
+        query,
         candidate,
         temperature=train.temperature,
         sampling_probability=probability if train.logq else None,
@@ -122,6 +138,7 @@ def build_model(
         first_rated=first_rated if train.mask_future_negatives else None,
         history_negatives=train.mask_history_negatives,
         catalog_negatives=catalog,
+        members=towers.members,
     )
     jit = train.jit_compile and tf.distribute.get_strategy().num_replicas_in_sync == 1
     model.compile(

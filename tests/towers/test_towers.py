@@ -11,7 +11,7 @@ import tf_keras as keras
 
 from pipelines.training.config import TrainConfig
 from pipelines.training.model_dir import build_model
-from towers.config import TowerConfig
+from towers.config import TowerConfig, check_towers
 from towers.retrieval import chunk_histories
 from towers.towers import POPULARITY_FEATURES, MovieTables
 
@@ -366,3 +366,30 @@ def test_cold_negatives_refuse_what_would_make_them_moot() -> None:
         build_model(tables(), towers, TrainConfig(cold_negatives=5, catalog_negatives=4), None)
     with pytest.raises(ValueError, match="none to draw"):
         build_model(tables(seen=MOVIES), towers, TrainConfig(cold_negatives=5, mask_future_negatives=False), None)
+
+
+def test_members_embed_side_by_side_and_each_pair_has_its_own_loss() -> None:
+    """--members=3: the embeddings are the members' concatenated (a dot product is the sum of the members'
+    scores), and the loss is the sum of each query/candidate member pair's own in-batch softmax loss."""
+    probability = np.full(MOVIES + 1, 1 / MOVIES, np.float32)
+    config = TowerConfig(embedding_dim=8, id_dropout=0.0, release_age=True, cold_release_age=True, members=3)
+    keras.utils.set_random_seed(0)
+    model = build_model(tables(), config, TrainConfig(), probability)
+    features = {**queries(), "target": tf.constant([1, 2, 25, 5]), "weight": tf.ones(4)}
+    users, movies = model.query_tower(features).numpy(), model.candidate_tower(features["target"]).numpy()
+    members = zip(model.query_tower.members, model.candidate_tower.members, strict=True)
+    parts = [(q(features).numpy(), c(features["target"]).numpy()) for q, c in members]
+    width = parts[0][0].shape[1]  # 8 + the release-age code
+    assert users.shape == (4, 3 * width) and movies.shape == (4, 3 * width)
+    np.testing.assert_allclose(users @ movies.T, sum(u @ m.T for u, m in parts), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(parts[0][0], parts[1][0])  # each member initialised on its own
+    expected = 0.0
+    for user, movie in parts:
+        logits = user @ movie.T / TrainConfig().temperature - np.log(probability[[1, 2, 25, 5]])[None, :]
+        expected += _softmax_loss(logits)
+    assert float(model.compute_loss(features)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_members_refuse_fewer_than_one() -> None:
+    with pytest.raises(ValueError, match="--members must be at least 1"):
+        check_towers(TowerConfig(members=0))
