@@ -24,7 +24,7 @@ from pipelines.data.prepared import PrepareConfig, prepare
 from pipelines.training.callbacks import duration
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.distribute import make_strategy, worker_dir
-from pipelines.training.loop import check_compatible, train
+from pipelines.training.loop import MEMBERS, check_compatible, train
 from pipelines.training.model_dir import CONFIG, METRICS, check_fingerprint, finished_run, read_config
 from towers.config import GenomeConfig, TowerConfig
 
@@ -62,8 +62,12 @@ def python_command() -> str:
     return str(relative) if not relative.is_absolute() and ".." not in relative.parts else "python"
 
 
-def where_and_next(model_dir: Path, exported: bool, flagfile: str | None, example_movies: list[int]) -> str:
-    """Where everything went, and the commands to run next."""
+def where_and_next(
+    model_dir: Path, exported: bool, flagfile: str | None, example_movies: list[int], tensorboard: Path | None = None
+) -> str:
+    """Where everything went, and the commands to run next; `tensorboard` is the logs' folder when it is not
+    model_dir/tensorboard (members trained apart log in their own folders)."""
+    tensorboard = tensorboard or model_dir / "tensorboard"
     python, export_dir = python_command(), model_dir / "export"
     flags = (f"--flagfile={flagfile} " if flagfile else "") + f"--model_dir={model_dir}"
     history = ",".join(f"{movie}:5" for movie in example_movies)
@@ -71,13 +75,12 @@ def where_and_next(model_dir: Path, exported: bool, flagfile: str | None, exampl
         "written:",
         f"  metrics      {model_dir / METRICS}",
         f"  config       {model_dir / CONFIG}",
-        f"  TensorBoard  {model_dir / 'tensorboard'}",
+        f"  TensorBoard  {tensorboard}",
         f"  export       {export_dir}" if exported else "  export       none (--noexport)",
         "next:",
         f"  {python} -m pipelines.evaluate {flags}    # tuned baselines, report.md and plots in "
         f"{model_dir / 'evaluation'}",
-        f"  {Path(python).with_name('tensorboard') if '/' in python else 'tensorboard'} "
-        f"--logdir={model_dir / 'tensorboard'}",
+        f"  {Path(python).with_name('tensorboard') if '/' in python else 'tensorboard'} --logdir={tensorboard}",
     ]
     if exported:
         lines += [
@@ -131,7 +134,9 @@ def main(argv: list[str]) -> None:
     if is_chief:
         popular = np.argsort(-prepared.train_counts, kind="stable")[:2]
         example = [int(m) for m in prepared.catalog.movie_ids[popular]]
-        print(where_and_next(model_dir, exported, flagfile(sys.argv), example))
+        apart = run.towers.members > 1 and run.train.members_apart
+        logs = model_dir / MEMBERS if apart else None
+        print(where_and_next(model_dir, exported, flagfile(sys.argv), example, logs))
 
 
 if __name__ == "__main__":

@@ -84,6 +84,9 @@ class TrainConfig:
       strategy: tf.distribute strategy: default (one device), mirrored (all GPUs of this machine, or the
         logical CPUs of cpu_replicas), multi_worker (the machines in TF_CONFIG).
       cpu_replicas: Split the CPU into this many logical devices (mirrored on CPU).
+      members_apart: With --members=K above 1, train each member as a run of its own (seed seed x K + k, its
+        own batch order and early stopping, in model_dir/members/k), then join them side by side; without
+        it the members train together on the same batches and one validation figure stops them all.
     """
 
     model_dir: str = "runs/model"
@@ -105,6 +108,7 @@ class TrainConfig:
     overwrite: bool = False
     strategy: str = dataclasses.field(default="default", metadata={"choices": STRATEGIES})
     cpu_replicas: int = 0
+    members_apart: bool = False
 
 
 def check_negatives(train: TrainConfig) -> None:

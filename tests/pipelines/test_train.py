@@ -15,10 +15,10 @@ from pipelines.data.prepared import PrepareConfig, build
 from pipelines.data.split import group_by_user
 from pipelines.evaluation import per_case
 from pipelines.evaluation.evaluator import evaluate
-from pipelines.training import callbacks
+from pipelines.training import callbacks, loop
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.input import query_features, training_dataset
-from pipelines.training.loop import check_compatible, train
+from pipelines.training.loop import check_compatible, member_run, train
 from pipelines.training.model_dir import build_model, restore_model
 from pipelines.training.recommender import TowerRecommender, load
 from tests.conftest import run_module
@@ -117,6 +117,44 @@ def test_a_tiny_model_over_fits_a_data_set_whose_answer_is_known(tmp_path: Path)
     top = np.argsort(-scores, axis=1)[:, :per_group]
     expected_group = (np.arange(users) % groups)[:, None]
     assert np.mean((top - 1) // per_group == expected_group) > 0.95
+
+
+def test_members_apart_train_as_runs_of_their_own_and_join_side_by_side(prepared, tmp_path: Path, monkeypatch) -> None:
+    """--members=2 --members_apart: each member is a one-member run of its own (seed 2 x seed + k, its own
+    folder, batches and early stopping); the joined model embeds as the members concatenated, so its score is
+    the sum of theirs, and its metrics are the joined model's. A rerun reuses the finished members."""
+    model_dir = tmp_path / "model"
+    run_config = RunConfig(
+        input=InputConfig(history_length=10, batch_size=128, seed=1),
+        towers=TowerConfig(embedding_dim=16, id_dim=16, hidden=32, members=2),
+        genome=FAST_GENOME,
+        train=TrainConfig(model_dir=str(model_dir), epochs=2, steps_per_execution=4, export=False, members_apart=True),
+    )
+    members = [member_run(run_config, k) for k in range(2)]
+    assert [m.input.seed for m in members] == [2, 3] and all(m.towers.members == 1 for m in members)
+    assert [Path(m.train.model_dir) for m in members] == [model_dir / "members" / "0", model_dir / "members" / "1"]
+    metrics = train(prepared, run_config)
+    assert len(metrics["best_epoch"]) == 2 and len(metrics["history"]["members"]) == 2
+    parts = [restore_model(Path(m.train.model_dir)) for m in members]
+    assert all(json.loads((Path(m.train.model_dir) / "metrics.json").read_text())["epochs_run"] >= 1 for m in members)
+    joined = restore_model(model_dir)
+    movies = np.arange(1, prepared.catalog.num_movies + 1)
+    candidates = np.concatenate([p.candidate_tower(movies).numpy() for p in parts], 1)
+    np.testing.assert_allclose(joined.candidate_tower(movies).numpy(), candidates, rtol=1e-6)
+    assert not np.allclose(candidates[:, :16], candidates[:, 16:], atol=1e-3)  # two different members
+    features = query_features(prepared.split.train, np.full(len(prepared.split.train.offsets) - 1, 2 * 10**9), 10)
+    features = {name: value[:20] for name, value in features.items()}
+    queries = np.concatenate([p.query_tower(features).numpy() for p in parts], 1)
+    np.testing.assert_allclose(joined.query_tower(features).numpy(), queries, rtol=1e-5, atol=1e-6)
+    again = evaluate(load(model_dir), prepared.split.val, prepared.catalog.num_movies, prepared.train_counts)
+    assert metrics["validation"]["overall"]["recall@20"]["mean"] == pytest.approx(again.overall["recall@20"]["mean"])
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished member was trained again")
+
+    monkeypatch.setattr(loop, "fit", no_training)
+    rerun = train(prepared, run_config)
+    assert rerun["validation"]["overall"]["recall@20"] == metrics["validation"]["overall"]["recall@20"]
 
 
 def test_cli_smoke_and_bad_flags(tiny_release: Path, tmp_path: Path) -> None:
