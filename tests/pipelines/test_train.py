@@ -279,7 +279,7 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     }
     full, gpu, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
     assert full == gpu == small and len(full) == len(model_flags)
-    assert "--members=3" in lines["ml-latest-small.flags"]  # the full-size ones keep one (BUILD_NOTES "Members")
+    assert {"--members=5", "--members_apart"} <= set(lines["ml-latest-small.flags"])  # the full-size ones keep one
     assert not any(line.startswith("--members") for name in ("ml-latest.flags", "ml-latest-gpu.flags")
                    for line in lines[name])  # fmt: skip
     assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
