@@ -269,9 +269,11 @@ def test_the_xla_compiled_training_step_updates_the_weights_as_the_plain_step_do
     for start_compiled, start_plain in zip(*initial, strict=True):
         np.testing.assert_array_equal(start_compiled, start_plain)
     for compiled, plain in zip(*trained, strict=True):
-        # Float noise only (~1e-6); a wrong update would be off by about a learning-rate step (3e-3). The
-        # loosest weight is the pooling bias, whose near-zero gradient Adam scales up to a full step.
-        np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=5e-5)
+        # Float noise only (~1e-6 for most weights); a wrong update would be off by about a learning-rate step
+        # (3e-3), so a tenth of one is the bound. The loosest weight is the pooling bias, whose near-zero
+        # gradient Adam scales up to a full step: its float noise becomes a share of the step (7.6e-5 after
+        # three steps on one 2-core x86 machine, 5% of the bias's 1.5e-3 move).
+        np.testing.assert_allclose(compiled, plain, rtol=1e-4, atol=0.1 * TrainConfig().learning_rate)
     assert not any(np.allclose(after, before) for after, before in zip(trained[0], initial[0], strict=True))
 
 
