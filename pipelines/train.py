@@ -24,7 +24,7 @@ from pipelines.data.prepared import PrepareConfig, prepare
 from pipelines.training.callbacks import duration
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.distribute import make_strategy, worker_dir
-from pipelines.training.loop import MEMBERS, check_compatible, train
+from pipelines.training.loop import MEMBERS, check_compatible, train, trains_apart
 from pipelines.training.model_dir import CONFIG, METRICS, check_fingerprint, finished_run, read_config
 from towers.config import GenomeConfig, TowerConfig
 
@@ -134,8 +134,7 @@ def main(argv: list[str]) -> None:
     if is_chief:
         popular = np.argsort(-prepared.train_counts, kind="stable")[:2]
         example = [int(m) for m in prepared.catalog.movie_ids[popular]]
-        apart = run.towers.members > 1 and run.train.members_apart
-        logs = model_dir / MEMBERS if apart else None
+        logs = model_dir / MEMBERS if trains_apart(run) else None
         print(where_and_next(model_dir, exported, flagfile(sys.argv), example, logs))
 
 

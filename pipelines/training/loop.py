@@ -59,7 +59,7 @@ def train(prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy |
     keras.utils.set_random_seed(run.input.seed)
     start = time.perf_counter()
     tables = genome_tables(prepared, run, start)
-    if run.towers.members > 1 and run.train.members_apart:
+    if trains_apart(run):
         return train_apart(prepared, run, strategy, tables, start)
     return fit(prepared, run, strategy, tables, start)
 
@@ -76,6 +76,11 @@ def genome_tables(prepared: Prepared, run: RunConfig, start: float) -> tuple[Mov
         print(f"genome {run.genome.genome_encoder}: held-out mse {genome_report['heldout_mse']:.4f}{epochs}, "
               f"{duration(time.perf_counter() - start)}", flush=True)  # fmt: skip
     return tables, genome_report
+
+
+def trains_apart(run: RunConfig) -> bool:
+    """Whether the run trains its members as runs of their own (--members_apart with --members above 1)."""
+    return run.towers.members > 1 and run.train.members_apart
 
 
 def member_run(run: RunConfig, k: int) -> RunConfig:
