@@ -28,7 +28,7 @@ class EvaluateConfig:
       model_dir: Where the model, checkpoints, TensorBoard logs and metrics go (pipelines.evaluate scores the
         model there; empty or a folder that does not exist: baselines only).
       baselines: Baselines to score: all, none, or a comma list of popularity, recent_popularity, item_knn,
-        ease, ials, new_in_genres.
+        ease, ials, new_in_genres, title_knn.
       planted_oracle: Also score the planted oracle and its history-taste variant when the release is
         synthetic (has planted_truth.npz).
       out_dir: Where metrics.json, report.md, plots and TensorBoard logs go (default: <model_dir>/evaluation,

@@ -21,6 +21,8 @@ The grids (module constants, keys are `BaselineConfig` fields):
   ials               ials_factors x ials_regularization x ials_alpha x ials_iterations in IALS_FACTORS =
                      32, 64, 128, IALS_REGULARIZATIONS = 0.01, 0.1, 1, 10, IALS_ALPHAS = 1, 5 and
                      IALS_ITERATIONS = 15 (24 fits; iterations not searched, to stay within the budget).
+  new_in_genres      new_half_life_years in NEW_HALF_LIVES = 0.5, 1, 2, 4.
+  title_knn          title_weight x new_half_life_years in TITLE_WEIGHTS = 0.1, 0.3, 1, 3 and NEW_HALF_LIVES.
 
 Why Cholesky rather than one eigendecomposition for EASE: on 10,000 items on 2 cores, G + lambda I is
 inverted in 12.5 s by potrf + potri (np.linalg.inv, as `linear.ease` does: 36 s), while the eigendecomposition
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
 RECENT_DAYS = (7, 30, 90, 180, 365)
 KNN_NEIGHBORS = (20, 50, 100, 200, 500)
 NEW_HALF_LIVES = (0.5, 1.0, 2.0, 4.0)
+TITLE_WEIGHTS = (0.1, 0.3, 1.0, 3.0)
 EASE_LAMBDAS = (10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0)
 IALS_FACTORS = (32, 64, 128)
 IALS_REGULARIZATIONS = (0.01, 0.1, 1.0, 10.0)
@@ -80,6 +83,7 @@ GRIDS: dict[str, tuple[dict[str, Any], ...]] = {
         for i in IALS_ITERATIONS
     ),
     "new_in_genres": tuple({"new_half_life_years": h} for h in NEW_HALF_LIVES),
+    "title_knn": tuple({"title_weight": w, "new_half_life_years": h} for w in TITLE_WEIGHTS for h in NEW_HALF_LIVES),
 }
 """Baseline name -> its grid points (BaselineConfig field -> value), in the order they are scored."""
 

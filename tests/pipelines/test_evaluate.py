@@ -20,6 +20,7 @@ METHODS = [
     "ease",
     "ials",
     "new_in_genres",
+    "title_knn",
 ]
 
 

@@ -1,7 +1,8 @@
 """The protocol's baselines by name, each a `Recommender` fitted only on the training ratings (before T_val).
 
 One module per family: popularity (popularity, recent popularity), neighbors (item-kNN), linear (EASE),
-factorization (iALS), content (the newest releases in the user's genres: a baseline for new movies). Cold
+factorization (iALS), content (the newest releases in the user's genres, and a content kNN over title words
+then those: baselines for new movies). Cold
 users (empty query history) get the popularity ranking from every history-based baseline, which would
 otherwise score every movie alike.
 """
@@ -18,7 +19,7 @@ from pipelines.evaluation.baselines import content, factorization, linear, neigh
 from pipelines.evaluation.baselines.content import MovieContent
 from pipelines.evaluation.evaluator import Recommender
 
-NAMES = ("popularity", "recent_popularity", "item_knn", "ease", "ials", "new_in_genres")
+NAMES = ("popularity", "recent_popularity", "item_knn", "ease", "ials", "new_in_genres", "title_knn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +36,10 @@ class BaselineConfig:
       ials_iterations: iALS alternating least-squares sweeps.
       ials_regularization: iALS L2 regularisation.
       ials_alpha: iALS confidence of a rated movie.
-      new_half_life_years: The new_in_genres content baseline halves a movie's newness every this many years
-        of age at T_val.
+      new_half_life_years: The content baselines (new_in_genres, title_knn) halve a movie's newness every this
+        many years of age at T_val.
+      title_weight: title_knn's weight of the title words a movie shares with the history (log scale) beside
+        new_in_genres' score, which is at most 1.
     """
 
     recent_days: int = 90
@@ -49,6 +52,7 @@ class BaselineConfig:
     ials_regularization: float = 50.0
     ials_alpha: float = 5.0
     new_half_life_years: float = 1.0
+    title_weight: float = 0.3
 
 
 def parse_names(value: str) -> list[str]:
@@ -76,10 +80,12 @@ def fit(
 ) -> Recommender:
     """One baseline by name, fitted on the training ratings only (seed: iALS initialisation; movie_content:
     the catalog's genres and years, which the content baseline needs)."""
-    if name == "new_in_genres":
+    if name in ("new_in_genres", "title_knn"):
         if movie_content is None:
-            raise ValueError("the new_in_genres baseline needs the catalog's genres and years (movie_content)")
+            raise ValueError(f"the {name} baseline needs the catalog's content (movie_content)")
         counts = np.bincount(train.movies, minlength=num_movies + 1)
+        if name == "title_knn":
+            return content.title_knn(movie_content, counts, t_val, config.new_half_life_years, config.title_weight)
         return content.new_in_genres(movie_content, counts, t_val, config.new_half_life_years)
     if name == "popularity":
         return popularity.popularity(train, num_movies)

@@ -30,6 +30,11 @@ def queries(rows: list[list[int]]) -> Queries:
     return Queries(history, np.full(len(rows), T_VAL))
 
 
+def no_words(movies: int) -> np.ndarray:
+    """Title words of movies whose titles share none."""
+    return np.zeros((movies, 8), np.int32)
+
+
 def test_popularity_and_recent_popularity() -> None:
     day = DAY_S
     train = interactions([[1, 2, 3], [1, 2], [1, 4]],
@@ -132,14 +137,14 @@ def test_new_in_genres_ranks_the_newest_movies_of_the_users_genres_first() -> No
     genres[[3, 4], 1] = 1
     t_val = int((2020.0 - 1970.0) * 31_556_952)
     years = np.array([0, 1990, 2000, 2019, 1980, 2019], np.float32)
-    model = new_in_genres(MovieContent(genres, years), np.array([0, 9, 5, 0, 1, 0]), t_val, half_life=1.0)
+    model = new_in_genres(MovieContent(genres, years, no_words(6)), np.array([0, 9, 5, 0, 1, 0]), t_val, half_life=1.0)
     scores = model.scores(queries([[1, 2], []]))
     assert np.argmax(scores[0]) == 5  # a comedy fan: the new comedy
     assert scores[0, 5] == pytest.approx(0.5**0.5, rel=1e-3)  # half a year old at T_val, half-life 1 year
     assert scores[0, 3] < 1e-5  # a new drama has no affinity with a comedy history
     assert np.argsort(-scores[1])[:2].tolist() == [3, 5]  # no history: newness alone, ties by lower index
     with pytest.raises(ValueError, match="half_life"):
-        new_in_genres(MovieContent(genres, years), np.zeros(6), t_val, half_life=0)
+        new_in_genres(MovieContent(genres, years, no_words(6)), np.zeros(6), t_val, half_life=0)
 
 
 def test_new_in_genres_does_not_take_no_genres_listed_for_a_genre() -> None:
@@ -151,5 +156,34 @@ def test_new_in_genres_does_not_take_no_genres_listed_for_a_genre() -> None:
     genres = genre_features(genre_multi_hot(["(no genres listed)"] * 4 + ["Comedy"]))
     t_val = int((2020.0 - 1970.0) * 31_556_952)
     years = np.full(5, 2019, np.float32)
-    scores = new_in_genres(MovieContent(genres, years), np.zeros(5), t_val, half_life=1.0).scores(queries([[1]]))
+    content = MovieContent(genres, years, no_words(5))
+    scores = new_in_genres(content, np.zeros(5), t_val, half_life=1.0).scores(queries([[1]]))
     np.testing.assert_array_equal(scores[0, 1:], 0.0)
+
+
+def test_title_knn_ranks_the_movies_that_share_rare_title_words_with_the_history_first() -> None:
+    from pipelines.data.content import title_tokens
+    from pipelines.evaluation.baselines.content import MovieContent, new_in_genres, title_knn
+
+    titles = ["", "Star Wars", "Star Wars: Episode II", "The Party", "The Star", "The Matrix", "The Wars"]
+    words, vocabulary = title_tokens(titles)  # words in two or more titles: the, star, wars
+    assert sorted(vocabulary) == ["star", "the", "wars"]
+    genres = np.ones((7, 1), np.float32)
+    genres[0] = 0
+    years = np.full(7, 2019, np.float32)
+    t_val = int((2020.0 - 1970.0) * 31_556_952)
+    content = MovieContent(genres, years, words)
+    model = title_knn(content, np.zeros(7), t_val, half_life=1.0, title_weight=0.5)
+    scores = model.scores(queries([[1], [3]]))
+    # idf(w) = log(7 / (1 + movies with w)): star 3 movies, wars 3, the 4.
+    idf_star, idf_the = np.log(7 / 4), np.log(7 / 5)
+    in_genres = new_in_genres(content, np.zeros(7), t_val, half_life=1.0).scores(queries([[1], [3]]))
+    np.testing.assert_allclose(scores[0, 2] - in_genres[0, 2], 0.5 * np.log1p(2 * idf_star**2), rtol=1e-5)
+    np.testing.assert_allclose(scores[0, 4] - in_genres[0, 4], 0.5 * np.log1p(idf_star**2), rtol=1e-5)
+    np.testing.assert_allclose(scores[0, 5] - in_genres[0, 5], 0.0, atol=1e-6)  # no word shared with Star Wars
+    np.testing.assert_allclose(scores[1, 5] - in_genres[1, 5], 0.5 * np.log1p(idf_the**2), rtol=1e-5)
+    assert scores[0, 2] > scores[0, 4] > scores[0, 3]  # the sequel, then one shared word, then "the" alone
+    unweighted = title_knn(content, np.zeros(7), t_val, half_life=1.0, title_weight=0.0)
+    np.testing.assert_array_equal(unweighted.scores(queries([[1], [3]])), in_genres)
+    with pytest.raises(ValueError, match="title_weight"):
+        title_knn(content, np.zeros(7), t_val, half_life=1.0, title_weight=-1.0)

@@ -111,7 +111,8 @@ def test_validation_data_never_reads_the_test_window() -> None:
 
     no_content = np.zeros(RECENT_MOVIES + 1)
     genres = np.zeros((RECENT_MOVIES + 1, len(GENRES)))
-    catalog = types.SimpleNamespace(num_movies=RECENT_MOVIES, genres=genres, years=no_content)
+    titles = [""] * (RECENT_MOVIES + 1)
+    catalog = types.SimpleNamespace(num_movies=RECENT_MOVIES, genres=genres, years=no_content, clean_titles=titles)
     prepared = types.SimpleNamespace(split=Split(), catalog=catalog, train_counts=counts_of(Split.train, RECENT_MOVIES))
     data = tuning.ValidationData.from_prepared(prepared)
     tuned = tuning.tune_all(["popularity", "recent_popularity"], data, BaselineConfig())
