@@ -36,9 +36,9 @@ def main(argv: list[str]) -> None:
     out_dir = suite.output_dir(config)
     resolved = {"prepare": dataclasses.asdict(prepare_config), "evaluate": dataclasses.asdict(config),
                 "baselines": dataclasses.asdict(baseline_config)}  # fmt: skip
-    atomic.write_json(out_dir / "config.json", resolved, indent=1)
     per_case: dict = {}
     results = suite.run(prepare(prepare_config), config, baseline_config, load_model, per_case)
+    atomic.write_json(out_dir / "config.json", resolved, indent=1)  # after the run: bad input leaves no folder
     report.write(results, out_dir, per_case=per_case)
     print(report.terminal_table(results))
     print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}, per_case.npz, plots and tensorboard/")

@@ -89,6 +89,7 @@ def test_evaluate_writes_the_report(tiny_release: Path, tmp_path: Path) -> None:
     (["--baselines=popularity,svd"], "unknown baseline(s) svd"),
     (["--baselines=ease", "--ease_memory_gb=0.000001"], "ease_max_items"),
     (["--baselines=none", "--noplanted_oracle"], "nothing to evaluate"),
+    (["--baselines=title_knn", "--notune_baselines", "--title_weight=-1"], "--title_weight must be 0 or more"),
 ])  # fmt: skip
 def test_bad_input_exits_2_with_one_line(tiny_release: Path, tmp_path: Path, args: list[str], message: str) -> None:
     result = run_evaluate(f"--data_dir={tiny_release}", f"--cache_dir={tmp_path / 'cache'}",
@@ -96,6 +97,7 @@ def test_bad_input_exits_2_with_one_line(tiny_release: Path, tmp_path: Path, arg
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
+    assert not (tmp_path / "out").exists()  # nothing half-written
 
 
 def test_a_missing_model_dir_means_baselines_only(tmp_path: Path) -> None:
