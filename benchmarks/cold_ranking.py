@@ -1,7 +1,7 @@
 """How each method ranks the movies nobody rated before T_val, beside how much room it gives them:
 
-    python -m benchmarks.cold_ranking --data_dir=ml-latest-small.zip [--methods=new_in_genres,popularity]
-        [--new_half_life_years=4 ...] [--model_dirs=DIR,...]
+    python -m benchmarks.cold_ranking --data_dir=ml-latest-small.zip [--methods=new_in_genres,title_knn,popularity]
+        [--new_half_life_years=4 --title_weight=0.3 ...] [--model_dirs=DIR,...]
 
 The cold-movie slice's recall@20 mixes two things: how well a method orders the cold movies among
 themselves (what its content path knows) and how many of them it lets into the top 20 at all. For every
@@ -28,7 +28,7 @@ WINDOWS = ("validation", "test")
 
 
 def define_flags() -> None:
-    flags.DEFINE_list("methods", ["new_in_genres"], "Baselines to score, with the settings of their flags.")
+    flags.DEFINE_list("methods", ["new_in_genres", "title_knn"], "Baselines to score, with their flags' settings.")
     flags.DEFINE_list("model_dirs", [], "Trained models to score as well.")
 
 
