@@ -93,12 +93,13 @@ class TitleKnn:
     ) -> None:
         self.in_genres = NewInGenres(content, counts, t_val, half_life)
         self.words = title_word_matrix(content.title_words)
-        self.words_by_movie = self.words.T.tocsr()
         self.title_weight = title_weight
 
     def scores(self, queries: Queries) -> np.ndarray:
         history = binary_matrix(queries.history, self.words.shape[0])
-        shared = np.asarray((history @ self.words @ self.words_by_movie).todense(), np.float32)  # [B, n + 1]
+        profile = (history @ self.words).toarray()  # [B, V] the history's idf-weighted word counts
+        # sparse [n + 1, V] x dense [V, B]: common words ("the") would make a sparse [B, n + 1] product dense
+        shared = np.asarray((self.words @ profile.T).T, np.float32)  # [B, n + 1]
         return self.title_weight * np.log1p(shared) + self.in_genres.scores(queries)
 
 
