@@ -88,11 +88,9 @@ def title_word_matrix(title_words: np.ndarray) -> sp.csr_matrix:
 class TitleKnn:
     name = "title_knn"
 
-    def __init__(
-        self, content: MovieContent, counts: np.ndarray, t_val: int, half_life: float, title_weight: float
-    ) -> None:
-        self.in_genres = NewInGenres(content, counts, t_val, half_life)
-        self.words = title_word_matrix(content.title_words)
+    def __init__(self, in_genres: NewInGenres, title_words: np.ndarray, title_weight: float) -> None:
+        self.in_genres = in_genres
+        self.words = title_word_matrix(title_words)
         self.title_weight = title_weight
 
     def scores(self, queries: Queries) -> np.ndarray:
@@ -104,8 +102,6 @@ class TitleKnn:
 
 
 def title_knn(content: MovieContent, counts: np.ndarray, t_val: int, half_life: float, title_weight: float) -> TitleKnn:
-    if half_life <= 0:
-        raise ValueError(f"--new_half_life_years must be positive, got {half_life:g}")
     if title_weight < 0:
         raise ValueError(f"--title_weight must be 0 or more, got {title_weight:g}")
-    return TitleKnn(content, counts, t_val, half_life, title_weight)
+    return TitleKnn(new_in_genres(content, counts, t_val, half_life), content.title_words, title_weight)
