@@ -112,6 +112,25 @@ def test_paired_ratio_resamples_both_methods_over_the_same_cases() -> None:
         metrics.paired_ratio(baseline, baseline[:10])
 
 
+def test_paired_difference_resamples_the_per_case_differences() -> None:
+    rng = np.random.default_rng(6)
+    a = rng.random(80)  # cases of very different difficulty
+    shifted = metrics.paired_difference(a, a + 0.02, resamples=500, seed=0)
+    # +0.02 on every case is +0.02 in every resample, and B ahead in all of them
+    assert shifted == {"difference": pytest.approx(0.02), "low": pytest.approx(0.02), "high": pytest.approx(0.02),
+                       "ahead": 1.0}  # fmt: skip
+    b = a + rng.normal(0, 0.05, 80)
+    noisy = metrics.paired_difference(a, b, resamples=2000, seed=1)
+    assert noisy["difference"] == pytest.approx(b.mean() - a.mean())
+    assert noisy["low"] < noisy["difference"] < noisy["high"]
+    half_width = 1.96 * np.std(b - a, ddof=1) / np.sqrt(80)  # the normal approximation of the same interval
+    assert noisy["high"] - noisy["low"] == pytest.approx(2 * half_width, rel=0.15)
+    swapped = metrics.paired_difference(b, a, resamples=2000, seed=1)
+    assert swapped["ahead"] == pytest.approx(1 - noisy["ahead"], abs=0.01)
+    with pytest.raises(ValueError, match="equal non-empty"):
+        metrics.paired_difference(a, a[:10])
+
+
 def test_popularity_percentiles_coverage_and_bias() -> None:
     counts = np.array([99, 5, 4, 3, 2, 1, 0])  # index 0 (padding) ignored
     percentiles = metrics.popularity_percentiles(counts)
