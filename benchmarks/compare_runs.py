@@ -8,12 +8,15 @@ set's runs; beside it half the range of the runs' own means) and the difference 
 bootstrap interval over the cases (metrics.paired_difference: both sets' per-case values resampled with the
 same draws, so which cases are easy cancels) and the share of resamples in which B is ahead. The seeds'
 spread says how much a setting moves with the seed, the interval how much the cases can resolve. Both
-sets must come from the same prepared data (config.json's data fingerprint), so that their cases line up.
+sets must come from the same data and split, so that their cases line up: the same data fingerprint in
+config.json, or else (the same release prepared in another cache, whose extracted files differ in their
+times) the same data settings but the cache.
 Reads files only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +40,32 @@ def define_flags() -> None:
     flags.register_validator("b", bool, "--b needs one or more model folders")
 
 
-def load_runs(folders: list[str]) -> tuple[list[per_case.PerCase], set[str | None]]:
-    """Each folder's per-case values of the model, and the data fingerprints they were trained on."""
+def load_runs(folders: list[str]) -> tuple[list[per_case.PerCase], list[tuple[str | None, str]]]:
+    """Each folder's per-case values of the model, and what it was trained on: (data fingerprint, the data
+    settings but the cache)."""
     from pipelines.training import model_dir  # TensorFlow, after the flags are checked
 
-    values, fingerprints = [], set()
+    values, data = [], []
     for folder in folders:
-        fingerprints.add(model_dir.read_config(Path(folder)).data_fingerprint)
+        saved = model_dir.read_config(Path(folder))
+        data.append((saved.data_fingerprint, repr(dataclasses.replace(saved.run.prepare, cache_dir=""))))
         values.append(per_case.load(Path(folder) / per_case.FILE))
         if MODEL not in values[-1]:
             raise DataError(f"no per-case values of the model ({MODEL})", path=Path(folder) / per_case.FILE)
-    return values, fingerprints
+    return values, data
+
+
+def check_same_data(data: list[tuple[str | None, str]]) -> None:
+    """Refuses runs of other data or another split: all fingerprints equal, or else all data settings."""
+    fingerprints = {fingerprint for fingerprint, _ in data}
+    if len(fingerprints) == 1 and None not in fingerprints:
+        return
+    settings = {setting for _, setting in data}
+    if len(settings) > 1:
+        raise ValueError(
+            f"the runs were trained on different data or splits (fingerprints {sorted(map(str, fingerprints))}, "
+            f"data settings {sorted(settings)})"
+        )
 
 
 def per_case_mean(runs: list[per_case.PerCase], window: str, metric: str) -> tuple[np.ndarray, float]:
@@ -94,11 +112,9 @@ def table(results: dict[str, dict], runs_a: int, runs_b: int) -> str:
 @cli.exits_2_on_bad_input
 def main(argv: list[str]) -> None:
     del argv
-    a, fingerprints_a = load_runs(FLAGS.a)
-    b, fingerprints_b = load_runs(FLAGS.b)
-    fingerprints = (fingerprints_a | fingerprints_b) - {None}
-    if len(fingerprints) > 1:
-        raise ValueError(f"the runs were trained on different data or splits (fingerprints {sorted(fingerprints)})")
+    a, data_a = load_runs(FLAGS.a)
+    b, data_b = load_runs(FLAGS.b)
+    check_same_data(data_a + data_b)
     print(table(compare(a, b, FLAGS.metrics), len(a), len(b)))
     print("± half the range of the runs' means; the interval resamples the cases (the runs' per-case mean).")
 

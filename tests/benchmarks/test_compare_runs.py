@@ -42,12 +42,22 @@ def test_cli_prints_the_difference_and_refuses_runs_of_other_data(trained_model:
     assert rows[("validation", "recall@20")][6:9] == ["+0.0000", "[+0.0000,", "+0.0000]"]
     assert rows[("test", "recall@20")][6:9] == ["+0.1000", "[+0.1000,", "+0.1000]"]
 
-    for folder, fingerprint in ((better, "0123456789abcdef01234567"), (tmp_path / "other", "76543210fedcba9876543210")):
-        if not folder.exists():
-            shutil.copytree(trained_model, folder, ignore=shutil.ignore_patterns("export"))
-        config = json.loads((folder / "config.json").read_text())
-        (folder / "config.json").write_text(json.dumps({**config, "data_fingerprint": fingerprint}))
-    refused = run_module("benchmarks.compare_runs", f"--a={better}", f"--b={tmp_path / 'other'}")
+    # The same data prepared in another cache (another fingerprint, the same data settings) is compared ...
+    other_cache = Path(shutil.copytree(better, tmp_path / "other_cache"))
+    edit_config(other_cache, fingerprint="0123456789abcdef01234567", cache_dir="elsewhere")
+    edit_config(better, fingerprint="76543210fedcba9876543210")
+    compared = run_module("benchmarks.compare_runs", f"--a={better}", f"--b={other_cache}")
+    assert compared.returncode == 0, compared.stderr[-3000:]
+    # ... another split is not
+    other_split = Path(shutil.copytree(other_cache, tmp_path / "other_split"))
+    edit_config(other_split, fingerprint="0123456789abcdef01234567", val_frac=0.2)
+    refused = run_module("benchmarks.compare_runs", f"--a={other_cache},{other_split}", f"--b={better}")
     assert refused.returncode == 2 and "different data" in refused.stderr and "Traceback" not in refused.stderr
     missing = run_module("benchmarks.compare_runs", f"--a={trained_model}", f"--b={tmp_path / 'nowhere'}")
     assert missing.returncode == 2 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def edit_config(folder: Path, fingerprint: str, **prepare: object) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["prepare"].update(prepare)
+    (folder / "config.json").write_text(json.dumps({**config, "data_fingerprint": fingerprint}))
