@@ -23,12 +23,12 @@ from absl import app, flags
 
 from benchmarks.measure import run_measured
 from pipelines.evaluation import metrics, per_case
+from pipelines.evaluation.report import MODEL
 
 FLAGS = flags.FLAGS
 WINDOWS = ("validation", "test")
 COLUMNS = ("recall@20", "ndcg@100", "coverage@10", "cold_movie_share@20")
 RATIO_METRICS = ("recall@20", "ndcg@100")
-MODEL = "two-tower"
 RESAMPLES = 2000
 
 
