@@ -82,18 +82,18 @@ def export_model(
         raise DataError(f"the prepared data has {catalog.num_movies} movies, the model {num_movies}", path=model_dir)
     model_dir_format.check_fingerprint(model_dir, saved, prepared.figures.get("fingerprint"))
 
-    model = model_dir_format.restore_model(model_dir, saved)
+    query_tower, candidate_tower = model_dir_format.restore_towers(model_dir, saved)
     slots = model_dir_format.load_tables(model_dir)[0].slots
-    embeddings = candidate_embeddings(model.candidate_tower, num_movies)
+    embeddings = candidate_embeddings(candidate_tower, num_movies)
     embeddings[0] = 0.0  # padding: never a result, and the embedding of an unknown id
     scann = config.for_catalog(num_movies)
     history_length = saved.run.input.history_length
-    movie_dim = saved.run.towers.embedding_dim  # the unit movie vector; any further columns: release-age code
+    movie_dim = saved.run.towers.embedding_dim  # the (first) unit movie vector; then age codes, members, linear
 
     with atomic.staged_dir(export_dir) as tmp:
         for index in INDEXES:
             module = RetrievalModule(
-                model.query_tower,
+                query_tower,
                 np.asarray(catalog.movie_ids),
                 embeddings,
                 k=config.k,

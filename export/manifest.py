@@ -74,7 +74,7 @@ def manifest(
         "model_dir": str(model_dir.resolve()),
         "num_movies": prepared.catalog.num_movies,
         "embedding_dim": dim,
-        "movie_vector_dim": saved.run.towers.embedding_dim,  # leading columns; the rest: release-age code
+        "movie_vector_dim": saved.run.towers.embedding_dim,  # leading columns; the rest: age codes, members, linear
         "k": config.k,
         "history_length": saved.run.input.history_length,
         "saved_models": {"scann": "saved_model/scann", "brute_force": "saved_model/brute_force"},

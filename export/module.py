@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 
 from export import signatures
 from export.config import INDEXES, ScannParams
 from export.index import drop_excluded, exact_top_k, scann_layer
-from towers.towers import QueryTower
 
 
 def _spec(tensor: signatures.Tensor) -> tf.TensorSpec:
@@ -37,7 +37,8 @@ class RetrievalModule(tf.Module):
     """Query tower + candidate embeddings + (ScaNN | brute-force) index, all keyed by raw movie ids.
 
     Args:
-      query_tower: the trained QueryTower (dense movie index inputs).
+      query_tower: the trained query tower (a QueryTower, its Members, or either with a LinearQuery after it;
+        dense movie index inputs).
       movie_ids: [n + 1] int64 raw MovieLens id per dense index (0 at the padding row).
       embeddings: [n + 1, d] float32 candidate embeddings, row 0 zeros.
       movie_dim: the leading columns that are the unit movie vector (the rest, with the towers' release_age,
@@ -50,7 +51,7 @@ class RetrievalModule(tf.Module):
 
     def __init__(
         self,
-        query_tower: QueryTower,
+        query_tower: keras.Model,
         movie_ids: np.ndarray,
         embeddings: np.ndarray,
         *,

@@ -33,6 +33,9 @@ class TowerConfig:
       members: Train this many query and candidate towers side by side, each pair with its own loss and
         initialisation; the embeddings are theirs concatenated, so a score is the sum of the members'
         (towers.members; training and embedding cost grow with it).
+      linear_rank: Add a linear member after training (towers.linear_member): EASE's item-item weights on
+        the training ratings (lambda chosen on validation), factorised to this rank, their score added to
+        the towers' at a weight chosen on validation; 0 = none. The embeddings grow by this many columns.
     """
 
     embedding_dim: int = 64
@@ -47,6 +50,7 @@ class TowerConfig:
     use_content_in_history: bool = True
     share_id_embedding: bool = True
     members: int = 1
+    linear_rank: int = 0
 
 
 def check_towers(config: TowerConfig) -> None:
@@ -55,6 +59,8 @@ def check_towers(config: TowerConfig) -> None:
         raise ValueError("cold_release_age needs release_age (--release_age)")
     if config.members < 1:
         raise ValueError(f"--members must be at least 1, got {config.members}")
+    if config.linear_rank < 0:
+        raise ValueError(f"--linear_rank must be 0 (none) or positive, got {config.linear_rank}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pipelines.data import atomic
 from pipelines.data.dataset import Prepared
 from pipelines.evaluation import per_case
 from pipelines.evaluation.evaluator import evaluate
-from pipelines.training import model_dir
+from pipelines.training import linear_member, model_dir
 from pipelines.training.callbacks import EpochLine, ProtocolValidation, Throughput, duration
 from pipelines.training.config import RunConfig, check_negatives
 from pipelines.training.distribute import distributed_dataset, worker_dir
@@ -90,7 +90,7 @@ def member_run(run: RunConfig, k: int) -> RunConfig:
     return dataclasses.replace(
         run,
         input=dataclasses.replace(run.input, seed=run.input.seed * count + k),
-        towers=dataclasses.replace(run.towers, members=1),
+        towers=dataclasses.replace(run.towers, members=1, linear_rank=0),  # the joined model fits the member
         train=dataclasses.replace(
             run.train, model_dir=str(Path(run.train.model_dir) / MEMBERS / str(k)), members_apart=False, export=False
         ),
@@ -201,16 +201,43 @@ def fit(
     return score(model, prepared, run, strategy, out_dir, summary)
 
 
+def add_linear_member(
+    query: keras.Model, candidate: keras.Model, prepared: Prepared, run: RunConfig, out_dir: Path
+) -> tuple[tuple[keras.Model, keras.Model], dict]:
+    """Fits the linear member (pipelines.training.linear_member) and writes it to the folder: (the towers
+    with it, its report); the towers alone where validation chooses a weight of 0."""
+    print(f"linear member: EASE on the training ratings, lambda chosen on validation, rank "
+          f"{run.towers.linear_rank} ...", flush=True)  # fmt: skip
+    factors, report = linear_member.fit_factors(prepared, run.towers.linear_rank, run.input.seed)
+    scale, report["validation_by_weight"] = linear_member.choose_scale(
+        query, candidate, factors, prepared, run.input.history_length, run.towers.members, run.train.monitor
+    )
+    report["weight"] = scale
+    print(f"linear member: lambda {report['ease_lambda']:g}, {report['items']:,} movies, rank {report['rank']}, "
+          f"weight {scale:g} (validation {run.train.monitor} by weight: {report['validation_by_weight']}), "
+          f"{duration(report['fit_seconds'])}", flush=True)  # fmt: skip
+    (out_dir / model_dir.LINEAR).unlink(missing_ok=True)
+    if scale == 0:
+        return (query, candidate), report
+    factors = factors.scaled(scale)
+    model_dir.save_linear(out_dir, factors)
+    return factors.towers(query, candidate), report
+
+
 def score(
     model: keras.Model, prepared: Prepared, run: RunConfig, strategy: tf.distribute.Strategy, out_dir: Path,
     summary: dict,
 ) -> dict:  # fmt: skip
-    """Scores the model's weights on both windows; writes metrics.json (the summary of the fit beside the
-    figures) and per_case.npz, and returns the metrics."""
+    """Scores the model's weights on both windows (with --linear_rank, the linear member fitted first);
+    writes metrics.json (the summary of the fit beside the figures) and per_case.npz, and returns the
+    metrics."""
+    query, candidate = model.query_tower, model.candidate_tower
+    if run.towers.linear_rank > 0:
+        (query, candidate), summary["linear_member"] = add_linear_member(query, candidate, prepared, run, out_dir)
     print(f"scoring the best weights (epoch {summary['best_epoch']}) on the validation and test windows ...",
           flush=True)  # fmt: skip
     num_movies, train_counts = prepared.catalog.num_movies, prepared.train_counts
-    recommender = TowerRecommender(model.query_tower, model.candidate_tower, num_movies, run.input.history_length)
+    recommender = TowerRecommender(query, candidate, num_movies, run.input.history_length)
     final = {
         window: evaluate(recommender, cases, num_movies, train_counts, resamples=1000)
         for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test))

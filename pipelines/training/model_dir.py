@@ -2,6 +2,7 @@
 
     config.json   the run's RunConfig groups, plus num_movies and data_fingerprint (the prepared data)
     tables.npz    the towers' fixed per-movie tables (MovieTables), the sampling probability, first_rated
+    linear.npz    with --linear_rank, the linear member's factors (towers.linear_member), fitted after training
     weights/      the best weights (a TensorFlow checkpoint of the whole TwoTowerModel)
     backup/       while training: the resume point (BackupAndRestore)
     tensorboard/  training and validation curves
@@ -9,7 +10,8 @@
     per_case.npz  their values case by case (pipelines.evaluation.per_case)
 
 `build_model` makes the compiled model of a configuration; `restore_model` rebuilds a folder's model with
-its best weights; `check_fingerprint` refuses a model trained on other data.
+its best weights; `restore_towers` gives the towers the folder serves (with its linear member, if any);
+`check_fingerprint` refuses a model trained on other data.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pipelines.data.errors import DataError
 from pipelines.training.config import RunConfig, TrainConfig, check_negatives
 from towers.config import TowerConfig
 from towers.lazy_adam import LazyAdam
+from towers.linear_member import LinearFactors
 from towers.members import Members
 from towers.negatives import CatalogNegatives
 from towers.retrieval import TwoTowerModel
@@ -34,6 +37,7 @@ from towers.towers import CandidateTower, MovieTables, QueryTower
 
 CONFIG = "config.json"
 TABLES = "tables.npz"
+LINEAR = "linear.npz"
 WEIGHTS = "weights"
 BACKUP = "backup"
 METRICS = "metrics.json"
@@ -87,6 +91,20 @@ def load_tables(model_dir: Path) -> tuple[MovieTables, np.ndarray, np.ndarray | 
         tables = MovieTables(**{f.name: z[f.name] for f in dataclasses.fields(MovieTables) if f.name in z.files})
         first = z["first_rated"] if "first_rated" in z.files else None
         return tables, z["probability"], first
+
+
+def save_linear(out_dir: Path, factors: LinearFactors) -> None:
+    with atomic.staged_file(out_dir / LINEAR) as tmp, tmp.open("wb") as f:
+        np.savez(f, **dataclasses.asdict(factors))
+
+
+def load_linear(model_dir: Path) -> LinearFactors | None:
+    """The folder's linear member, None where it has none."""
+    path = Path(model_dir) / LINEAR
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return LinearFactors(**{f.name: z[f.name] for f in dataclasses.fields(LinearFactors)})
 
 
 def cold_negatives(tables: MovieTables, train: TrainConfig) -> CatalogNegatives:
@@ -167,6 +185,16 @@ def restore_model(model_dir: Path, saved: SavedConfig | None = None) -> TwoTower
     model = build_model(tables, saved.run.towers, saved.run.train, probability, first)
     model.load_weights(str(model_dir / WEIGHTS / "model")).expect_partial()
     return model
+
+
+def restore_towers(model_dir: Path, saved: SavedConfig | None = None) -> tuple[keras.Model, keras.Model]:
+    """(query tower, candidate tower) of a folder as it serves them: the trained towers, followed by the
+    linear member's columns where the folder has one."""
+    model = restore_model(model_dir, saved)
+    factors = load_linear(model_dir)
+    if factors is None:
+        return model.query_tower, model.candidate_tower
+    return factors.towers(model.query_tower, model.candidate_tower)
 
 
 def check_resumable(model_dir: Path, out_dir: Path, run: RunConfig) -> None:

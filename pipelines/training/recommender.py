@@ -69,5 +69,5 @@ def load(model_dir: str | Path, fingerprint: str | None = None) -> TowerRecommen
     model_dir = Path(model_dir)
     saved = model_dir_format.read_config(model_dir)
     model_dir_format.check_fingerprint(model_dir, saved, fingerprint)
-    model = model_dir_format.restore_model(model_dir, saved)
-    return TowerRecommender(model.query_tower, model.candidate_tower, saved.num_movies, saved.run.input.history_length)
+    query, candidate = model_dir_format.restore_towers(model_dir, saved)
+    return TowerRecommender(query, candidate, saved.num_movies, saved.run.input.history_length)

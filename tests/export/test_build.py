@@ -21,16 +21,18 @@ from export.build import ExportConfig, export_model, saved_model_path
 from pipelines.data.errors import DataError
 from pipelines.data.prepared import PrepareConfig
 from pipelines.data.split import Interactions
+from pipelines.training import linear_member
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.input import query_features
 from pipelines.training.loop import train
-from pipelines.training.model_dir import read_config, restore_model
+from pipelines.training.model_dir import load_linear, read_config, restore_model, restore_towers
 from pipelines.training.recommender import load
 from tests.conftest import HISTORY_LENGTH, K, run_module
 from towers.config import GenomeConfig, TowerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = 60
+LINEAR_RANK = 8
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +181,12 @@ def test_recommend_matches_the_in_process_model(export_dir, trained_model, expor
 @pytest.fixture(scope="module")
 def flagfile_model(export_prepared, tiny_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real-release flagfiles' model (two-scale history, release age with the never-rated movies' own
-    code, first ratings shown as new, members side by side), small, trained one epoch on the tiny release."""
+    code, first ratings shown as new, members side by side, a linear member at a fixed weight), small,
+    trained one epoch on the tiny release."""
     model_dir = tmp_path_factory.mktemp("flagfile_export") / "model"
     towers = TowerConfig(embedding_dim=16, id_dim=16, hidden=32, pooling="two_scale", recent_length=4,
-                         id_dropout=0.0, release_age=True, cold_release_age=True, members=2)  # fmt: skip
+                         id_dropout=0.0, release_age=True, cold_release_age=True, members=2,
+                         linear_rank=LINEAR_RANK)  # fmt: skip
     run = RunConfig(
         prepare=PrepareConfig(data_dir=str(tiny_release), cache_dir=str(model_dir.parent / "cache")),
         input=InputConfig(
@@ -199,14 +203,16 @@ def flagfile_model(export_prepared, tiny_release: Path, tmp_path_factory: pytest
             mask_future_negatives=False,
         ),
     )
-    train(export_prepared, run)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(linear_member, "SCALES", (1.0,))  # whatever validation would choose: the member is there
+        train(export_prepared, run)
     return model_dir
 
 
 def test_the_flagfile_model_exports_its_members_and_the_cold_age_code(flagfile_model, export_prepared, cases) -> None:
-    """The export serves the members and their release-age columns as trained: the same top-K as the
-    in-process model, and in each member a never-rated movie's embedding carries the cold code, a rated
-    one's the other."""
+    """The export serves the members, their release-age columns and the linear member as trained: the same
+    top-K as the in-process model, in each member a never-rated movie's embedding carries the cold code, a
+    rated one's the other, and the linear member's columns follow the members'."""
     export = export_model(flagfile_model, None, ExportConfig(k=K), prepared=export_prepared)
     scores = expected_scores(flagfile_model, cases)
     for index in ("brute_force", "scann"):
@@ -230,9 +236,14 @@ def test_the_flagfile_model_exports_its_members_and_the_cold_age_code(flagfile_m
         np.testing.assert_allclose(ages[3:], member.release_age(years).numpy()[3:], rtol=1e-6)
         assert not np.allclose(member.cold_release_age.values.numpy(), member.release_age.values.numpy())
     np.testing.assert_allclose(tower(movies), np.concatenate([m(movies) for m in tower.members], 1), rtol=1e-6)
+    served = restore_towers(flagfile_model)[1](movies).numpy()
+    factors = load_linear(flagfile_model)
+    np.testing.assert_allclose(served, np.concatenate([tower(movies), factors.right[factors.rows[movies]]], 1),
+                               rtol=1e-6)  # fmt: skip
+    assert served.shape[1] == tower(movies).shape[1] + LINEAR_RANK
     ids = export_prepared.catalog.movie_ids[movies.numpy()]
     exported = call(model, "movie_embedding", {"movie_ids": ids.astype(np.int64)})["embedding"]
-    np.testing.assert_allclose(exported, tower(movies).numpy(), atol=1e-6)
+    np.testing.assert_allclose(exported, served, atol=1e-6)
 
 
 def test_long_histories_take_the_exact_path_and_stay_excluded(export_dir, export_prepared) -> None:

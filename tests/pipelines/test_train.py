@@ -239,6 +239,7 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
     assert ("--nomask_future_negatives" in flags) != saved["train"]["mask_future_negatives"]
     assert f"--hide_new_ids={saved['input']['hide_new_ids']}" in flags
     metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert f"--linear_rank={saved['towers']['linear_rank']}" in flags and "linear_member" in metrics
     prepared = build(tiny_release, PrepareConfig())
     again = evaluate(load(model_dir), prepared.split.val, prepared.catalog.num_movies, prepared.train_counts)
     assert metrics["validation"]["overall"]["recall@20"]["mean"] == pytest.approx(again.overall["recall@20"]["mean"])
@@ -279,9 +280,10 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     }
     full, gpu, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
     assert full == gpu == small and len(full) == len(model_flags)
-    assert {"--members=5", "--members_apart"} <= set(lines["ml-latest-small.flags"])  # the full-size ones keep one
-    assert not any(line.startswith("--members") for name in ("ml-latest.flags", "ml-latest-gpu.flags")
-                   for line in lines[name])  # fmt: skip
+    assert {"--members=5", "--members_apart", "--linear_rank=512"} <= set(lines["ml-latest-small.flags"])
+    # the full-size ones keep one member and no linear member (time; not measured at full size)
+    assert not any(line.startswith(("--members", "--linear_rank")) for name in ("ml-latest.flags",
+                   "ml-latest-gpu.flags") for line in lines[name])  # fmt: skip
     assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
 
 
