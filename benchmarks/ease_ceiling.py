@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import numpy as np
 from absl import app, flags
-from scipy.sparse.linalg import svds
 
 from pipelines import cli
 from pipelines.data.prepared import PrepareConfig, prepare
@@ -31,6 +30,7 @@ from pipelines.evaluation import tuning
 from pipelines.evaluation.baselines import linear, registry
 from pipelines.evaluation.baselines.common import BELOW_EVERY_SCORE
 from pipelines.evaluation.evaluator import Queries, Recommender, evaluate, mask_history
+from pipelines.training.linear_member import low_rank
 
 FLAGS = flags.FLAGS
 METRICS = ("recall@20", "ndcg@100")
@@ -58,14 +58,10 @@ def is_weight(text: str) -> bool:
 
 
 def truncated_factors(weights: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
-    """(U_k S_k [m, k], V_k^T [k, m]) of the top `rank` singular values of a square weight matrix, largest first."""
-    if rank >= len(weights) - 1:
-        u, s, vt = np.linalg.svd(np.asarray(weights, np.float64))
-    else:
-        u, s, vt = svds(np.asarray(weights, np.float64), k=rank)
-        order = np.argsort(-s)
-        u, s, vt = u[:, order], s[order], vt[order]
-    return (u[:, :rank] * s[:rank]).astype(np.float32), vt[:rank].astype(np.float32)
+    """(U_k S_k [m, k], V_k^T [k, m]) of the top `rank` singular values of a square weight matrix, largest
+    first: the linear member's factorisation (pipelines.training.linear_member.low_rank)."""
+    left, right = low_rank(np.asarray(weights, np.float32), rank)
+    return left, np.ascontiguousarray(right.T)
 
 
 def truncated_ease(model: linear.EASE, factors: tuple[np.ndarray, np.ndarray], rank: int) -> linear.EASE:
