@@ -36,6 +36,9 @@ class TowerConfig:
       linear_rank: Add a linear member after training (towers.linear_member): EASE's item-item weights on
         the training ratings (lambda chosen on validation), factorised to this rank, their score added to
         the towers' at a weight chosen on validation; 0 = none. The embeddings grow by this many columns.
+      linear_max_cases: Choose the linear member's lambda and weight on at most this many validation cases (a
+        sample fixed by the seed; 0 = all of them): at full size, scoring every case at every grid point is
+        most of the member's cost.
     """
 
     embedding_dim: int = 64
@@ -51,6 +54,7 @@ class TowerConfig:
     share_id_embedding: bool = True
     members: int = 1
     linear_rank: int = 0
+    linear_max_cases: int = 0
 
 
 def check_towers(config: TowerConfig) -> None:
@@ -61,6 +65,8 @@ def check_towers(config: TowerConfig) -> None:
         raise ValueError(f"--members must be at least 1, got {config.members}")
     if config.linear_rank < 0:
         raise ValueError(f"--linear_rank must be 0 (none) or positive, got {config.linear_rank}")
+    if config.linear_max_cases < 0:
+        raise ValueError(f"--linear_max_cases must be 0 (all) or positive, got {config.linear_max_cases}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,8 @@ EASE is fitted on the training ratings with its lambda chosen on the validation 
 the EASE baseline's is (pipelines.evaluation.tuning, over LAMBDAS); its weights are factorised to the rank
 asked by a randomised SVD; then the member's weight beside the towers' score is chosen on the validation
 window by the run's monitored metric, from SCALES times the number of tower members (a score is the sum of
-theirs). A weight of 0 chosen means no member: the towers serve alone. Nothing of the test window is read.
+theirs). A weight of 0 chosen means no member: the towers serve alone. Both choices may score a seeded sample
+of the validation cases (`max_cases`, tuning.subsample). Nothing of the test window is read.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tf_keras as keras
 from pipelines.data.dataset import Prepared
 from pipelines.evaluation.baselines.registry import BaselineConfig
 from pipelines.evaluation.evaluator import Queries, evaluate
-from pipelines.evaluation.tuning import tune
+from pipelines.evaluation.tuning import subsample, tune
 from pipelines.training.recommender import TowerRecommender
 from towers.linear_member import LinearFactors
 
@@ -41,13 +42,16 @@ def low_rank(
     return ((basis @ u[:, :rank]) * s[:rank]).astype(np.float32), np.ascontiguousarray(vt[:rank].T, np.float32)
 
 
-def fit_factors(prepared: Prepared, rank: int, seed: int = 0) -> tuple[LinearFactors, dict]:
-    """EASE on the training ratings, lambda chosen on validation, factorised to `rank`; (factors, report)."""
+def fit_factors(
+    prepared: Prepared, rank: int, seed: int = 0, max_cases: int | None = None
+) -> tuple[LinearFactors, dict]:
+    """EASE on the training ratings, lambda chosen on (at most `max_cases` of) the validation cases,
+    factorised to `rank`; (factors, report)."""
     start = time.perf_counter()
     split, num_movies = prepared.split, prepared.catalog.num_movies
     tuned = tune(
         "ease", split.train, split.val, num_movies, split.t_val, prepared.train_counts, BaselineConfig(),
-        points=[{"ease_lambda": lam} for lam in LAMBDAS],
+        points=[{"ease_lambda": lam} for lam in LAMBDAS], max_cases=max_cases, seed=seed,
     )  # fmt: skip
     ease = tuned.recommender
     left, right = low_rank(ease.weights, rank, seed)
@@ -58,6 +62,7 @@ def fit_factors(prepared: Prepared, rank: int, seed: int = 0) -> tuple[LinearFac
     report = {
         "ease_lambda": tuned.chosen["ease_lambda"],
         "ease_validation_recall@20": tuned.validation["recall@20"],
+        "validation_cases": len(subsample(split.val, max_cases, seed)),
         "items": len(ease.items),
         "rank": left.shape[1],
         "fit_seconds": round(time.perf_counter() - start, 1),
@@ -87,13 +92,17 @@ def choose_scale(
     history_length: int,
     members: int,
     metric: str,
+    max_cases: int | None = None,
+    seed: int = 0,
 ) -> tuple[float, dict[str, float]]:
-    """(the member's weight with the best validation `metric`, the first of ties; every weight's score)."""
+    """(the member's weight with the best validation `metric`, the first of ties; every weight's score),
+    scored on at most `max_cases` validation cases (the sample `fit_factors` draws with the same seed)."""
     num_movies = prepared.catalog.num_movies
+    cases = subsample(prepared.split.val, max_cases, seed)
     recommender = TowerRecommender(*factors.towers(query, candidate), num_movies, history_length)
     scores = {}
     for scale in (s * members for s in SCALES):
-        result = evaluate(_Weighted(recommender, factors.left.shape[1], scale), prepared.split.val, num_movies,
+        result = evaluate(_Weighted(recommender, factors.left.shape[1], scale), cases, num_movies,
                           prepared.train_counts)  # fmt: skip
         scores[scale] = float(result.means()[metric])
     best = max(scores, key=lambda s: (scores[s], -s))

@@ -208,10 +208,12 @@ def add_linear_member(
     with it, its report); the towers alone where validation chooses a weight of 0."""
     print(f"linear member: EASE on the training ratings, lambda chosen on validation, rank "
           f"{run.towers.linear_rank} ...", flush=True)  # fmt: skip
-    factors, report = linear_member.fit_factors(prepared, run.towers.linear_rank, run.input.seed)
+    max_cases, seed = run.towers.linear_max_cases or None, run.input.seed
+    factors, report = linear_member.fit_factors(prepared, run.towers.linear_rank, seed, max_cases)
     scale, report["validation_by_weight"] = linear_member.choose_scale(
-        query, candidate, factors, prepared, run.input.history_length, run.towers.members, run.train.monitor
-    )
+        query, candidate, factors, prepared, run.input.history_length, run.towers.members, run.train.monitor,
+        max_cases, seed,
+    )  # fmt: skip
     report["weight"] = scale
     print(f"linear member: lambda {report['ease_lambda']:g}, {report['items']:,} movies, rank {report['rank']}, "
           f"weight {scale:g} (validation {run.train.monitor} by weight: {report['validation_by_weight']}), "

@@ -258,8 +258,8 @@ def test_the_small_release_flagfile_trains_reloads_and_serves(tiny_release: Path
 
 def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Path, tmp_path: Path) -> None:
     """configs/ml-latest.flags as a user runs it (sizes shrunk for the tiny release) trains the small-release
-    flagfile's model (its targets, two-scale history, negatives and release-age score), and so does
-    configs/ml-latest-gpu.flags."""
+    flagfile's model (its targets, two-scale history, negatives, release-age score and linear member), and so
+    does configs/ml-latest-gpu.flags."""
     model_dir = tmp_path / "model"
     args = shrunk_flagfile_run("ml-latest.flags", tiny_release, tmp_path, "--history_length=8", "--recent_length=4",
                                "--noexport")  # fmt: skip
@@ -270,10 +270,11 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     assert saved["input"]["positives"] == "liked" and saved["input"]["chunk_length"] == 0
     assert saved["train"]["mask_history_negatives"] and not saved["train"]["mask_future_negatives"]
     assert saved["input"]["hide_new_ids"] == 1 and saved["towers"]["id_dropout"] == 0
-    assert saved["towers"]["cold_release_age"]
+    assert saved["towers"]["cold_release_age"] and saved["towers"]["linear_max_cases"] == 5000
+    assert "linear_member" in json.loads((model_dir / "metrics.json").read_text())
     model_flags = ("--positives=", "--chunk_length=", "--pooling=", "--history_length=", "--recent_length=",
                    "--mask_history_negatives", "--release_age", "--cold_release_age", "--nomask_future_negatives",
-                   "--hide_new_ids=", "--id_dropout=")  # fmt: skip
+                   "--hide_new_ids=", "--id_dropout=", "--linear_rank=")  # fmt: skip
     lines = {
         name: (ROOT / "configs" / name).read_text().splitlines()
         for name in ("ml-latest.flags", "ml-latest-gpu.flags", "ml-latest-small.flags")
@@ -281,9 +282,10 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     full, gpu, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
     assert full == gpu == small and len(full) == len(model_flags)
     assert {"--members=5", "--members_apart", "--linear_rank=512"} <= set(lines["ml-latest-small.flags"])
-    # the full-size ones keep one member and no linear member (time; not measured at full size)
-    assert not any(line.startswith(("--members", "--linear_rank")) for name in ("ml-latest.flags",
-                   "ml-latest-gpu.flags") for line in lines[name])  # fmt: skip
+    # the full-size ones keep one member (time) and choose the linear member on a sample of validation cases
+    for name in ("ml-latest.flags", "ml-latest-gpu.flags"):
+        assert not any(line.startswith("--members") for line in lines[name])
+        assert "--linear_max_cases=5000" in lines[name]
     assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
 
 

@@ -395,3 +395,12 @@ def test_members_embed_side_by_side_and_each_pair_has_its_own_loss() -> None:
 def test_members_refuse_fewer_than_one() -> None:
     with pytest.raises(ValueError, match="--members must be at least 1"):
         check_towers(TowerConfig(members=0))
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [(TowerConfig(linear_rank=-1), "--linear_rank must be"), (TowerConfig(linear_max_cases=-5), "--linear_max_cases")],
+)
+def test_the_linear_member_refuses_negative_settings(config: TowerConfig, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_towers(config)

@@ -11,6 +11,7 @@ import pytest
 from pipelines.data.prepared import PrepareConfig, build
 from pipelines.evaluation.baselines import linear
 from pipelines.evaluation.evaluator import evaluate
+from pipelines.evaluation.tuning import subsample
 from pipelines.training import linear_member
 from pipelines.training.config import InputConfig, RunConfig, TrainConfig
 from pipelines.training.input import query_features
@@ -110,3 +111,30 @@ def test_the_weight_is_chosen_on_validation_first_of_ties(prepared, tmp_path: Pa
     scale, scores = linear_member.choose_scale(towers.query_tower, towers.candidate_tower, zeros, prepared, HISTORY,
                                                members=1, metric="recall@20")  # fmt: skip
     assert scale == 0.0 and len(set(scores.values())) == 1 and list(scores) == ["0", "1", "2"]
+
+
+def test_a_sample_of_the_validation_cases_chooses_lambda_and_weight(prepared, tmp_path: Path, monkeypatch) -> None:
+    """--linear_max_cases: lambda and weight are chosen on the seeded sample tuning.subsample draws, both
+    choices on the same cases."""
+    val = prepared.split.val
+    sample = subsample(val, len(val) // 2, seed=3)
+    assert 0 < len(sample) < len(val)
+    factors, report = linear_member.fit_factors(prepared, rank=8, seed=3, max_cases=len(sample))
+    assert report["validation_cases"] == len(sample)
+    n, counts = prepared.catalog.num_movies, prepared.train_counts
+    ease = linear.ease(prepared.split.train, n, report["ease_lambda"], max_items=10_000, memory_gb=4.0)
+    on_sample = evaluate(ease, sample, n, counts).means()["recall@20"]
+    assert report["ease_validation_recall@20"] == pytest.approx(on_sample)
+    assert linear_member.fit_factors(prepared, rank=8)[1]["validation_cases"] == len(val)
+
+    train(prepared, run_config(tmp_path / "model", linear_rank=0))
+    towers = restore_model(tmp_path / "model")
+    scored = []
+    real = linear_member.evaluate
+    monkeypatch.setattr(linear_member, "evaluate", lambda r, cases, *a: scored.append(cases) or real(r, cases, *a))
+    linear_member.choose_scale(towers.query_tower, towers.candidate_tower, factors, prepared, HISTORY, members=1,
+                               metric="recall@20", max_cases=len(sample), seed=3)  # fmt: skip
+    assert len(scored) == len(linear_member.SCALES)
+    for cases in scored:
+        np.testing.assert_array_equal(cases.target_movies, sample.target_movies)
+        np.testing.assert_array_equal(cases.query_times, sample.query_times)
