@@ -62,7 +62,7 @@ def fit_factors(
     report = {
         "ease_lambda": tuned.chosen["ease_lambda"],
         "ease_validation_recall@20": tuned.validation["recall@20"],
-        "validation_cases": len(subsample(split.val, max_cases, seed)),
+        "validation_cases": tuned.cases,
         "items": len(ease.items),
         "rank": left.shape[1],
         "fit_seconds": round(time.perf_counter() - start, 1),

@@ -90,7 +90,8 @@ def member_run(run: RunConfig, k: int) -> RunConfig:
     return dataclasses.replace(
         run,
         input=dataclasses.replace(run.input, seed=run.input.seed * count + k),
-        towers=dataclasses.replace(run.towers, members=1, linear_rank=0),  # the joined model fits the member
+        # the joined model fits the linear member, not each member's run
+        towers=dataclasses.replace(run.towers, members=1, linear_rank=0, linear_max_cases=0),
         train=dataclasses.replace(
             run.train, model_dir=str(Path(run.train.model_dir) / MEMBERS / str(k)), members_apart=False, export=False
         ),

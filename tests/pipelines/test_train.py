@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -132,6 +133,10 @@ def test_members_apart_train_as_runs_of_their_own_and_join_side_by_side(prepared
     )
     members = [member_run(run_config, k) for k in range(2)]
     assert [m.input.seed for m in members] == [2, 3] and all(m.towers.members == 1 for m in members)
+    # the linear member's settings stay with the joined run: changing them reuses the finished members
+    with_linear = dataclasses.replace(run_config, towers=dataclasses.replace(run_config.towers, linear_rank=8,
+                                                                             linear_max_cases=7))  # fmt: skip
+    assert [member_run(with_linear, k) for k in range(2)] == members
     assert [Path(m.train.model_dir) for m in members] == [model_dir / "members" / "0", model_dir / "members" / "1"]
     metrics = train(prepared, run_config)
     assert len(metrics["best_epoch"]) == 2 and len(metrics["history"]["members"]) == 2

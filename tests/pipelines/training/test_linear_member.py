@@ -64,10 +64,12 @@ def test_full_rank_factors_score_as_ease_does(prepared) -> None:
     assert not member[:, factors.rows == 0].any()
 
 
-def run_config(model_dir: Path, linear_rank: int) -> RunConfig:
+def run_config(model_dir: Path, linear_rank: int, linear_max_cases: int = 0) -> RunConfig:
     return RunConfig(
         input=InputConfig(history_length=HISTORY, batch_size=128),
-        towers=TowerConfig(embedding_dim=16, id_dim=16, hidden=32, linear_rank=linear_rank),
+        towers=TowerConfig(
+            embedding_dim=16, id_dim=16, hidden=32, linear_rank=linear_rank, linear_max_cases=linear_max_cases
+        ),
         genome=GenomeConfig(genome_encoder="pca", bottleneck=8),
         train=TrainConfig(model_dir=str(model_dir), epochs=1, steps_per_execution=4, export=False),
     )
@@ -114,27 +116,27 @@ def test_the_weight_is_chosen_on_validation_first_of_ties(prepared, tmp_path: Pa
 
 
 def test_a_sample_of_the_validation_cases_chooses_lambda_and_weight(prepared, tmp_path: Path, monkeypatch) -> None:
-    """--linear_max_cases: lambda and weight are chosen on the seeded sample tuning.subsample draws, both
-    choices on the same cases."""
+    """--linear_max_cases: lambda and every weight are scored on the seeded sample tuning.subsample draws
+    (the same cases for both choices), as a training run fits the member."""
     val = prepared.split.val
-    sample = subsample(val, len(val) // 2, seed=3)
+    sample = subsample(val, len(val) // 2, seed=0)
     assert 0 < len(sample) < len(val)
-    factors, report = linear_member.fit_factors(prepared, rank=8, seed=3, max_cases=len(sample))
+    scored = []
+    real = linear_member.evaluate
+
+    def spy(recommender, cases, *args):
+        scored.append(cases)
+        return real(recommender, cases, *args)
+
+    monkeypatch.setattr(linear_member, "evaluate", spy)
+    metrics = train(prepared, run_config(tmp_path / "model", linear_rank=8, linear_max_cases=len(sample)))
+    report = metrics["linear_member"]
     assert report["validation_cases"] == len(sample)
     n, counts = prepared.catalog.num_movies, prepared.train_counts
     ease = linear.ease(prepared.split.train, n, report["ease_lambda"], max_items=10_000, memory_gb=4.0)
-    on_sample = evaluate(ease, sample, n, counts).means()["recall@20"]
-    assert report["ease_validation_recall@20"] == pytest.approx(on_sample)
-    assert linear_member.fit_factors(prepared, rank=8)[1]["validation_cases"] == len(val)
-
-    train(prepared, run_config(tmp_path / "model", linear_rank=0))
-    towers = restore_model(tmp_path / "model")
-    scored = []
-    real = linear_member.evaluate
-    monkeypatch.setattr(linear_member, "evaluate", lambda r, cases, *a: scored.append(cases) or real(r, cases, *a))
-    linear_member.choose_scale(towers.query_tower, towers.candidate_tower, factors, prepared, HISTORY, members=1,
-                               metric="recall@20", max_cases=len(sample), seed=3)  # fmt: skip
+    assert report["ease_validation_recall@20"] == pytest.approx(real(ease, sample, n, counts).means()["recall@20"])
     assert len(scored) == len(linear_member.SCALES)
     for cases in scored:
         np.testing.assert_array_equal(cases.target_movies, sample.target_movies)
         np.testing.assert_array_equal(cases.query_times, sample.query_times)
+    assert linear_member.fit_factors(prepared, rank=8)[1]["validation_cases"] == len(val)
