@@ -34,8 +34,8 @@ class TowerConfig:
         initialisation; the embeddings are theirs concatenated, so a score is the sum of the members'
         (towers.members; training and embedding cost grow with it).
       linear_rank: Add a linear member after training (towers.linear_member): EASE's item-item weights on
-        the training ratings (lambda chosen on validation), factorised to this rank, their score added to
-        the towers' at a weight chosen on validation; 0 = none. The embeddings grow by this many columns.
+        the training ratings, factorised to this rank, their score added to the towers', EASE's lambda and
+        the weight chosen together on validation; 0 = none. The embeddings grow by this many columns.
       linear_max_cases: Choose the linear member's lambda and weight on at most this many validation cases (a
         sample fixed by the seed; 0 = all of them): at full size, scoring every case at every grid point is
         most of the member's cost.

@@ -1,11 +1,12 @@
 """Fitting the linear member (towers.linear_member, --linear_rank) once the towers have trained.
 
-EASE is fitted on the training ratings with its lambda chosen on the validation window by recall@20, as
-the EASE baseline's is (pipelines.evaluation.tuning, over LAMBDAS); its weights are factorised to the rank
-asked by a randomised SVD; then the member's weight beside the towers' score is chosen on the validation
-window by the run's monitored metric, from SCALES times the number of tower members (a score is the sum of
-theirs). A weight of 0 chosen means no member: the towers serve alone. Both choices may score a seeded sample
-of the validation cases (`max_cases`, tuning.subsample). Nothing of the test window is read.
+EASE is fitted on the training ratings at every lambda of LAMBDAS (one Gram matrix) and each fit's weights
+are factorised to the rank asked by a randomised SVD; then the pair (lambda, the member's weight beside the
+towers' score) is chosen on the validation window by the run's monitored metric of the sum, the weights
+from SCALES times the number of tower members (a score is the sum of theirs). Weight 0, the towers alone,
+is scored once; when nothing beats it the towers serve alone. Ties go to the smaller weight, then the
+smaller lambda. The choice may score a seeded sample of the validation cases (`max_cases`,
+tuning.subsample). Nothing of the test window is read.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 import tf_keras as keras
 
 from pipelines.data.dataset import Prepared
+from pipelines.data.split import Cases
+from pipelines.evaluation import metrics
+from pipelines.evaluation.baselines.linear import EASE
 from pipelines.evaluation.baselines.registry import BaselineConfig
-from pipelines.evaluation.evaluator import Queries, evaluate
-from pipelines.evaluation.tuning import subsample, tune
+from pipelines.evaluation.evaluator import DEFAULT_BATCH_SIZE, batches, mask_history, top_k
+from pipelines.evaluation.tuning import ease_path, subsample
+from pipelines.training.input import query_features
 from pipelines.training.recommender import TowerRecommender
 from towers.linear_member import LinearFactors
 
@@ -42,68 +48,119 @@ def low_rank(
     return ((basis @ u[:, :rank]) * s[:rank]).astype(np.float32), np.ascontiguousarray(vt[:rank].T, np.float32)
 
 
-def fit_factors(
-    prepared: Prepared, rank: int, seed: int = 0, max_cases: int | None = None
-) -> tuple[LinearFactors, dict]:
-    """EASE on the training ratings, lambda chosen on (at most `max_cases` of) the validation cases,
-    factorised to `rank`; (factors, report)."""
-    start = time.perf_counter()
-    split, num_movies = prepared.split, prepared.catalog.num_movies
-    tuned = tune(
-        "ease", split.train, split.val, num_movies, split.t_val, prepared.train_counts, BaselineConfig(),
-        points=[{"ease_lambda": lam} for lam in LAMBDAS], max_cases=max_cases, seed=seed,
-    )  # fmt: skip
-    ease = tuned.recommender
+def factorise(ease: EASE, num_movies: int, rank: int, seed: int = 0) -> LinearFactors:
+    """EASE's item-item weights cut to `rank` (`low_rank`), indexed by the dense movie index."""
     left, right = low_rank(ease.weights, rank, seed)
     rows = np.zeros(num_movies + 1, np.int32)
     rows[ease.items] = np.arange(1, len(ease.items) + 1)
     pad = np.zeros((1, left.shape[1]), np.float32)
-    factors = LinearFactors(rows, np.concatenate([pad, left]), np.concatenate([pad, right]))
-    report = {
-        "ease_lambda": tuned.chosen["ease_lambda"],
-        "ease_validation_recall@20": tuned.validation["recall@20"],
-        "validation_cases": tuned.cases,
-        "items": len(ease.items),
-        "rank": left.shape[1],
-        "fit_seconds": round(time.perf_counter() - start, 1),
+    return LinearFactors(rows, np.concatenate([pad, left]), np.concatenate([pad, right]))
+
+
+def history_sums(factors: LinearFactors, history_movies: np.ndarray) -> np.ndarray:
+    """[B, rank] the member's query vectors: the sum of each history's left factors (history_movies [B, H],
+    0 for padding), what towers.linear_member.LinearQuery computes."""
+    rows, length = history_movies.shape
+    cases, positions = np.repeat(np.arange(rows), length), factors.rows[history_movies].ravel()
+    counts = sp.csr_matrix((np.ones(len(cases), np.float32), (cases, positions)), shape=(rows, len(factors.left)))
+    return np.asarray(counts @ factors.left, np.float32)
+
+
+def grid_scores(
+    towers: TowerRecommender,
+    members: dict[float, LinearFactors],
+    weights: tuple[float, ...],
+    cases: Cases,
+    metric: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict[tuple[float, float], float]:
+    """The validation `metric` of towers + weight x member for every (lambda, weight) of `members` x
+    `weights` (a weight of 0 under the first lambda only: the towers alone), ranked as the evaluator ranks
+    (history excluded, the full catalog, ties to the lower movie index).
+
+    A member scores only the movies EASE models (the same for every lambda), so each batch ranks the other
+    movies once, by the towers alone, and each pair re-ranks only the modelled ones; a pair's top 100 is
+    the best 100 of the two lists."""
+    first = next(iter(members))
+    items = np.concatenate([[metrics.NO_MOVIE], np.flatnonzero(members[first].rows)])  # a factor row's movie
+    pairs = [(lam, w) for lam in members for w in weights if w > 0 or lam == first]
+    tops = {pair: np.zeros((len(cases), metrics.TOP_K), np.int32) for pair in pairs}
+    for rows, queries in batches(cases, batch_size):
+        features = query_features(queries.history, queries.query_times, towers.history_length)
+        alone = mask_history(towers.embed_features(features) @ towers.candidates.T, queries.history)
+        alone_items = alone[:, items]  # column 0: the padding, -inf as masked
+        alone[:, items] = -np.inf
+        others = top_k(alone)
+        others = (others, np.take_along_axis(alone, others, axis=1))
+        for lam, factors in members.items():
+            if not np.array_equal(np.flatnonzero(factors.rows), items[1:]):
+                raise ValueError(f"the member at lambda {lam:g} models other movies than the one at {first:g}")
+            member = history_sums(factors, features["history_movies"]) @ factors.right.T  # [B, items]
+            for w in weights:
+                if (lam, w) in tops:
+                    scores = alone_items + np.float32(w) * member
+                    best = top_k(scores)
+                    tops[(lam, w)][rows] = merge_top((items[best], np.take_along_axis(scores, best, axis=1)), others)
+    offsets, targets = np.asarray(cases.target_offsets), np.asarray(cases.target_movies)
+    return {
+        pair: float(metrics.per_case(metrics.hit_matrix(top, offsets, targets), np.diff(offsets))[metric].mean())
+        for pair, top in tops.items()
     }
-    return factors, report
 
 
-class _Weighted:
-    """The towers' score plus `scale` x the member's, from one recommender of the unscaled towers."""
-
-    name = "two-tower"
-
-    def __init__(self, recommender: TowerRecommender, rank: int, scale: float) -> None:
-        self.recommender, self.rank, self.scale = recommender, rank, scale
-
-    def scores(self, queries: Queries) -> np.ndarray:
-        embedded = self.recommender.embed(queries)
-        embedded[:, -self.rank :] *= self.scale
-        return embedded @ self.recommender.candidates.T
+def merge_top(*lists: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """[B, TOP_K] the best movies of several (movies [B, k], scores [B, k]) top lists of disjoint movie sets,
+    in the evaluator's order (score descending, ties to the lower index; -inf slots are metrics.NO_MOVIE)."""
+    movies = np.concatenate([m for m, _ in lists], axis=1)
+    scores = np.concatenate([s for _, s in lists], axis=1)
+    order = np.lexsort((movies, -scores))[:, : metrics.TOP_K]
+    movies, scores = np.take_along_axis(movies, order, axis=1), np.take_along_axis(scores, order, axis=1)
+    return np.where(scores == -np.inf, metrics.NO_MOVIE, movies).astype(np.int32)
 
 
-def choose_scale(
+def choose(scores: dict[tuple[float, float], float]) -> tuple[float, float]:
+    """The (lambda, weight) of the highest score; ties to the smaller weight, then the first listed."""
+    return max(scores, key=lambda pair: (scores[pair], -pair[1]))
+
+
+def fit(
     query: keras.Model,
     candidate: keras.Model,
-    factors: LinearFactors,
     prepared: Prepared,
+    rank: int,
     history_length: int,
     members: int,
     metric: str,
     max_cases: int | None = None,
     seed: int = 0,
-) -> tuple[float, dict[str, float]]:
-    """(the member's weight with the best validation `metric`, the first of ties; every weight's score),
-    scored on at most `max_cases` validation cases (the sample `fit_factors` draws with the same seed)."""
-    num_movies = prepared.catalog.num_movies
-    cases = subsample(prepared.split.val, max_cases, seed)
-    recommender = TowerRecommender(*factors.towers(query, candidate), num_movies, history_length)
-    scores = {}
-    for scale in (s * members for s in SCALES):
-        result = evaluate(_Weighted(recommender, factors.left.shape[1], scale), cases, num_movies,
-                          prepared.train_counts)  # fmt: skip
-        scores[scale] = float(result.means()[metric])
-    best = max(scores, key=lambda s: (scores[s], -s))
-    return best, {f"{s:g}": v for s, v in scores.items()}
+) -> tuple[LinearFactors | None, dict]:
+    """(the chosen member's factors, already scaled by its weight, or None where the towers serve alone;
+    a report of the choice), lambda and weight chosen together on at most `max_cases` validation cases."""
+    start = time.perf_counter()
+    split, num_movies, base = prepared.split, prepared.catalog.num_movies, BaselineConfig()
+    factors: dict[float, LinearFactors] = {}
+    for lam, ease in zip(LAMBDAS, ease_path(split.train, num_movies, LAMBDAS, base.ease_max_items,
+                                            base.ease_memory_gb), strict=True):  # fmt: skip
+        factors[lam] = factorise(ease, num_movies, rank, seed)
+        items = len(ease.items)
+        del ease
+    cases = subsample(split.val, max_cases, seed)
+    towers = TowerRecommender(query, candidate, num_movies, history_length)
+    scores = grid_scores(towers, factors, tuple(s * members for s in SCALES), cases, metric)
+    lam, weight = choose(scores)
+    best = scores[(lam, weight)]
+    report = {
+        "ease_lambda": lam if weight > 0 else None,
+        "weight": weight,
+        "validation": best,
+        "towers_alone": scores.get((LAMBDAS[0], 0.0)),
+        "validation_by_lambda": {
+            f"{each:g}": {f"{w:g}": value for (at, w), value in scores.items() if at == each and w > 0}
+            for each in LAMBDAS
+        },
+        "validation_cases": len(cases),
+        "items": items,
+        "rank": factors[LAMBDAS[0]].left.shape[1],
+        "fit_seconds": round(time.perf_counter() - start, 1),
+    }
+    return (factors[lam].scaled(weight) if weight > 0 else None), report

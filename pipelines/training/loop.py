@@ -207,22 +207,19 @@ def add_linear_member(
 ) -> tuple[tuple[keras.Model, keras.Model], dict]:
     """Fits the linear member (pipelines.training.linear_member) and writes it to the folder: (the towers
     with it, its report); the towers alone where validation chooses a weight of 0."""
-    print(f"linear member: EASE on the training ratings, lambda chosen on validation, rank "
+    print(f"linear member: EASE on the training ratings, lambda and weight chosen on validation, rank "
           f"{run.towers.linear_rank} ...", flush=True)  # fmt: skip
-    max_cases, seed = run.towers.linear_max_cases or None, run.input.seed
-    factors, report = linear_member.fit_factors(prepared, run.towers.linear_rank, seed, max_cases)
-    scale, report["validation_by_weight"] = linear_member.choose_scale(
-        query, candidate, factors, prepared, run.input.history_length, run.towers.members, run.train.monitor,
-        max_cases, seed,
+    factors, report = linear_member.fit(
+        query, candidate, prepared, run.towers.linear_rank, run.input.history_length, run.towers.members,
+        run.train.monitor, run.towers.linear_max_cases or None, run.input.seed,
     )  # fmt: skip
-    report["weight"] = scale
-    print(f"linear member: lambda {report['ease_lambda']:g}, {report['items']:,} movies, rank {report['rank']}, "
-          f"weight {scale:g} (validation {run.train.monitor} by weight: {report['validation_by_weight']}), "
+    chosen = f"lambda {report['ease_lambda']:g}, weight {report['weight']:g}" if factors else "none, the towers alone"
+    print(f"linear member: {chosen} (validation {run.train.monitor} {report['validation']:.4f} on "
+          f"{report['validation_cases']:,} cases; {report['items']:,} movies, rank {report['rank']}), "
           f"{duration(report['fit_seconds'])}", flush=True)  # fmt: skip
     (out_dir / model_dir.LINEAR).unlink(missing_ok=True)
-    if scale == 0:
+    if factors is None:
         return (query, candidate), report
-    factors = factors.scaled(scale)
     model_dir.save_linear(out_dir, factors)
     return factors.towers(query, candidate), report
 

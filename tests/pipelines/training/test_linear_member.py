@@ -1,5 +1,6 @@
-"""pipelines.training.linear_member: the randomised SVD's known answers, the factors' EASE scores, and the
-weight chosen on validation; end to end, a trained folder with a linear member scores and reloads as one."""
+"""pipelines.training.linear_member: the randomised SVD's known answers, the factors' EASE scores, the
+(lambda, weight) grid scored as the served towers score and its choice; end to end, a trained folder with
+a linear member scores and reloads as one."""
 
 from __future__ import annotations
 
@@ -44,24 +45,34 @@ def test_low_rank_recovers_a_low_rank_matrix_and_truncates_as_the_svd_does() -> 
 
 
 def test_full_rank_factors_score_as_ease_does(prepared) -> None:
-    """At a rank of every modelled movie the member's dot product is EASE's score, with the lambda chosen on
-    validation, over the history the query tower reads (its most recent HISTORY ratings)."""
-    factors, report = linear_member.fit_factors(prepared, rank=10_000)
-    assert report["ease_lambda"] in linear_member.LAMBDAS and report["rank"] == report["items"]
+    """At a rank of every modelled movie the member's dot product is EASE's score over the history the query
+    tower reads (its most recent HISTORY ratings), with the query vectors `history_sums` computes."""
     n = prepared.catalog.num_movies
+    ease = linear.ease(prepared.split.train, n, 50.0, max_items=10_000, memory_gb=4.0)
+    factors = linear_member.factorise(ease, n, rank=10_000)
     assert factors.rows.shape == (n + 1,) and factors.rows[0] == 0 and not factors.left[0].any()
+    assert factors.left.shape == (len(ease.items) + 1, len(ease.items))
     items = np.flatnonzero(factors.rows)
-    ease = linear.ease(prepared.split.train, n, report["ease_lambda"], max_items=10_000, memory_gb=4.0)
     np.testing.assert_array_equal(items, ease.items)
     features = query_features(prepared.split.val.history, prepared.split.val.query_times, HISTORY)
     movies = features["history_movies"]
-    member = factors.left[factors.rows[movies]].sum(axis=1) @ factors.right[factors.rows].T  # [B, n + 1]
+    np.testing.assert_allclose(
+        linear_member.history_sums(factors, movies), factors.left[factors.rows[movies]].sum(axis=1), atol=1e-5
+    )
+    member = linear_member.history_sums(factors, movies) @ factors.right[factors.rows].T  # [B, n + 1]
     history = np.zeros((len(movies), len(ease.items)), np.float32)
     for r, row in enumerate(movies):
         kept = row[(row > 0) & (factors.rows[row] > 0)]
         history[r, factors.rows[kept] - 1] = 1.0
     np.testing.assert_allclose(member[:, items], history @ ease.weights, atol=2e-3)
     assert not member[:, factors.rows == 0].any()
+
+
+def test_the_choice_takes_the_best_pair_ties_to_the_smaller_weight_then_the_first_lambda() -> None:
+    assert linear_member.choose({(20.0, 0.0): 0.1, (20.0, 1.0): 0.3, (50.0, 1.0): 0.2}) == (20.0, 1.0)
+    assert linear_member.choose({(20.0, 0.0): 0.1, (20.0, 2.0): 0.3, (50.0, 1.0): 0.3}) == (50.0, 1.0)
+    assert linear_member.choose({(20.0, 1.0): 0.3, (50.0, 1.0): 0.3}) == (20.0, 1.0)
+    assert linear_member.choose({(20.0, 0.0): 0.3, (20.0, 1.0): 0.3}) == (20.0, 0.0)
 
 
 def run_config(model_dir: Path, linear_rank: int, linear_max_cases: int = 0) -> RunConfig:
@@ -93,50 +104,74 @@ def test_a_trained_folder_serves_its_linear_member_and_validation_chooses_its_we
     for window, cases in (("validation", prepared.split.val), ("test", prepared.split.test)):
         again = evaluate(reloaded, cases, num_movies, counts).overall["recall@20"]["mean"]
         assert metrics[window]["overall"]["recall@20"]["mean"] == pytest.approx(again, abs=1e-6), window
-    assert report["validation_by_weight"]["0.5"] == pytest.approx(metrics["validation"]["overall"]["recall@20"]["mean"])
+    assert report["validation"] == pytest.approx(metrics["validation"]["overall"]["recall@20"]["mean"], abs=1e-9)
 
     monkeypatch.setattr(linear_member, "SCALES", (0.0,))  # chosen 0: the towers serve alone
     metrics = train(prepared, run_config(tmp_path / "without", linear_rank=8))
-    assert metrics["linear_member"]["weight"] == 0 and not (tmp_path / "without" / LINEAR).exists()
+    assert metrics["linear_member"]["weight"] == 0 and metrics["linear_member"]["ease_lambda"] is None
+    assert not (tmp_path / "without" / LINEAR).exists()
     assert load(tmp_path / "without").candidates.shape[1] == 16
 
 
-def test_the_weight_is_chosen_on_validation_first_of_ties(prepared, tmp_path: Path, monkeypatch) -> None:
-    """A member whose columns are zeros scores the same at every weight: the first (smallest) is chosen."""
-    monkeypatch.setattr(linear_member, "SCALES", (0.0, 1.0, 2.0))
-    model = train(prepared, run_config(tmp_path / "model", linear_rank=0))
-    assert model["epochs_run"] == 1
+def test_every_pair_scores_as_the_evaluator_scores_the_towers_with_the_member(prepared, tmp_path: Path) -> None:
+    """grid_scores (the towers' scores once, each member's added in numpy) equals evaluating the towers with
+    the member's columns appended (what the folder serves) at every (lambda, weight); weight 0 only once."""
+    train(prepared, run_config(tmp_path / "model", linear_rank=0))
     towers = restore_model(tmp_path / "model")
-    n = prepared.catalog.num_movies
-    zeros = linear_member.LinearFactors(np.zeros(n + 1, np.int32), np.zeros((1, 4), np.float32),
-                                        np.zeros((1, 4), np.float32))  # fmt: skip
-    scale, scores = linear_member.choose_scale(towers.query_tower, towers.candidate_tower, zeros, prepared, HISTORY,
-                                               members=1, metric="recall@20")  # fmt: skip
-    assert scale == 0.0 and len(set(scores.values())) == 1 and list(scores) == ["0", "1", "2"]
+    n, counts, val = prepared.catalog.num_movies, prepared.train_counts, prepared.split.val
+    members = {
+        lam: linear_member.factorise(linear.ease(prepared.split.train, n, lam, 10_000, 4.0), n, rank=6)
+        for lam in (20.0, 500.0)
+    }
+    scores = linear_member.grid_scores(
+        TowerRecommender(towers.query_tower, towers.candidate_tower, n, HISTORY), members, (0.0, 1.0, 4.0), val,
+        "recall@20", batch_size=7,
+    )  # fmt: skip
+    assert list(scores) == [(20.0, 0.0), (20.0, 1.0), (20.0, 4.0), (500.0, 1.0), (500.0, 4.0)]
+    for (lam, weight), score in scores.items():
+        query, candidate = towers.query_tower, towers.candidate_tower
+        if weight > 0:
+            query, candidate = members[lam].scaled(weight).towers(query, candidate)
+        served = evaluate(TowerRecommender(query, candidate, n, HISTORY), val, n, counts).means()["recall@20"]
+        assert score == pytest.approx(served, abs=1e-9), (lam, weight)
+    assert len(set(scores.values())) > 1  # the member moves the ranking: the comparison above is not vacuous
 
 
 def test_a_sample_of_the_validation_cases_chooses_lambda_and_weight(prepared, tmp_path: Path, monkeypatch) -> None:
-    """--linear_max_cases: lambda and every weight are scored on the seeded sample tuning.subsample draws
-    (the same cases for both choices), as a training run fits the member."""
+    """--linear_max_cases: every pair is scored on the seeded sample tuning.subsample draws, and the chosen
+    pair's score is the served folder's on that sample."""
     val = prepared.split.val
     sample = subsample(val, len(val) // 2, seed=0)
     assert 0 < len(sample) < len(val)
     scored = []
-    real = linear_member.evaluate
+    real = linear_member.grid_scores
 
-    def spy(recommender, cases, *args):
+    def spy(towers, members, weights, cases, *args, **kwargs):
         scored.append(cases)
-        return real(recommender, cases, *args)
+        return real(towers, members, weights, cases, *args, **kwargs)
 
-    monkeypatch.setattr(linear_member, "evaluate", spy)
+    monkeypatch.setattr(linear_member, "grid_scores", spy)
+    monkeypatch.setattr(linear_member, "SCALES", (0.5, 2.0))  # a member is chosen, so the folder serves one
     metrics = train(prepared, run_config(tmp_path / "model", linear_rank=8, linear_max_cases=len(sample)))
     report = metrics["linear_member"]
-    assert report["validation_cases"] == len(sample)
+    assert report["validation_cases"] == len(sample) and len(scored) == 1
+    np.testing.assert_array_equal(scored[0].target_movies, sample.target_movies)
+    np.testing.assert_array_equal(scored[0].query_times, sample.query_times)
+    assert report["ease_lambda"] in linear_member.LAMBDAS and report["weight"] in (0.5, 2.0)
+    assert set(report["validation_by_lambda"]) == {f"{lam:g}" for lam in linear_member.LAMBDAS}
     n, counts = prepared.catalog.num_movies, prepared.train_counts
-    ease = linear.ease(prepared.split.train, n, report["ease_lambda"], max_items=10_000, memory_gb=4.0)
-    assert report["ease_validation_recall@20"] == pytest.approx(real(ease, sample, n, counts).means()["recall@20"])
-    assert len(scored) == len(linear_member.SCALES)
-    for cases in scored:
-        np.testing.assert_array_equal(cases.target_movies, sample.target_movies)
-        np.testing.assert_array_equal(cases.query_times, sample.query_times)
-    assert linear_member.fit_factors(prepared, rank=8)[1]["validation_cases"] == len(val)
+    served = evaluate(load(tmp_path / "model"), sample, n, counts).means()["recall@20"]
+    assert report["validation"] == pytest.approx(served, abs=1e-9)
+    assert report["validation"] == max(v for scores in report["validation_by_lambda"].values() for v in scores.values())
+
+
+def test_merged_top_lists_keep_the_evaluators_order(monkeypatch) -> None:
+    """merge_top: score descending across both lists, equal scores to the lower movie, -inf slots empty."""
+    monkeypatch.setattr(linear_member.metrics, "TOP_K", 4)
+    inf = -np.inf
+    a = (np.array([[7, 3, 0]]), np.array([[2.0, 1.0, inf]], np.float32))
+    b = (np.array([[5, 9, 0]]), np.array([[2.0, 1.0, inf]], np.float32))
+    np.testing.assert_array_equal(linear_member.merge_top(a, b), [[5, 7, 3, 9]])
+    short = (np.array([[4, 0, 0]]), np.array([[0.5, inf, inf]], np.float32))
+    np.testing.assert_array_equal(linear_member.merge_top(short, (np.zeros((1, 3), int), np.full((1, 3), inf))),
+                                  [[4, 0, 0, 0]])  # fmt: skip
