@@ -68,23 +68,29 @@ def history_sums(factors: LinearFactors, history_movies: np.ndarray) -> np.ndarr
 
 def grid_scores(
     towers: TowerRecommender,
-    members: dict[float, LinearFactors],
+    factors_by_lambda: dict[float, LinearFactors],
     weights: tuple[float, ...],
     cases: Cases,
-    metric: str,
     batch_size: int = DEFAULT_BATCH_SIZE,
-) -> dict[tuple[float, float], float]:
-    """The validation `metric` of towers + weight x member for every (lambda, weight) of `members` x
-    `weights` (a weight of 0 under the first lambda only: the towers alone), ranked as the evaluator ranks
-    (history excluded, the full catalog, ties to the lower movie index).
+) -> dict[tuple[float, float], dict[str, float]]:
+    """Every metric (metrics.METRICS, means over `cases`) of towers + weight x member for every (lambda,
+    weight) of `factors_by_lambda` x `weights` (a weight of 0 under the first lambda only: the towers alone),
+    ranked as the evaluator ranks the served towers (history excluded, the full catalog, ties to the lower
+    movie index), up to float32 rounding.
 
     A member scores only the movies EASE models (the same for every lambda), so each batch ranks the other
     movies once, by the towers alone, and each pair re-ranks only the modelled ones; a pair's top 100 is
     the best 100 of the two lists."""
-    first = next(iter(members))
-    items = np.concatenate([[metrics.NO_MOVIE], np.flatnonzero(members[first].rows)])  # a factor row's movie
-    pairs = [(lam, w) for lam in members for w in weights if w > 0 or lam == first]
-    tops = {pair: np.zeros((len(cases), metrics.TOP_K), np.int32) for pair in pairs}
+    if len(cases) == 0:
+        raise ValueError("no validation cases to choose the linear member on")
+    first = next(iter(factors_by_lambda))
+    items = np.concatenate([[metrics.NO_MOVIE], np.flatnonzero(factors_by_lambda[first].rows)])  # by factor row
+    for lam, factors in factors_by_lambda.items():
+        if not np.array_equal(factors.rows[items[1:]], np.arange(1, len(items))) or len(factors.right) != len(items):
+            raise ValueError(f"the member at lambda {lam:g} models other movies than the one at {first:g}")
+    pairs = [(lam, w) for lam in factors_by_lambda for w in weights if w > 0 or lam == first]
+    values: dict[tuple[float, float], list[dict[str, np.ndarray]]] = {pair: [] for pair in pairs}
+    offsets, targets = np.asarray(cases.target_offsets), np.asarray(cases.target_movies)
     for rows, queries in batches(cases, batch_size):
         features = query_features(queries.history, queries.query_times, towers.history_length)
         alone = mask_history(towers.embed_features(features) @ towers.candidates.T, queries.history)
@@ -92,19 +98,23 @@ def grid_scores(
         alone[:, items] = -np.inf
         others = top_k(alone)
         others = (others, np.take_along_axis(alone, others, axis=1))
-        for lam, factors in members.items():
-            if not np.array_equal(np.flatnonzero(factors.rows), items[1:]):
-                raise ValueError(f"the member at lambda {lam:g} models other movies than the one at {first:g}")
+        batch_offsets = offsets[rows.start : rows.stop + 1]
+        batch_targets = targets[batch_offsets[0] : batch_offsets[-1]]
+        for lam, factors in factors_by_lambda.items():
             member = history_sums(factors, features["history_movies"]) @ factors.right.T  # [B, items]
             for w in weights:
-                if (lam, w) in tops:
-                    scores = alone_items + np.float32(w) * member
-                    best = top_k(scores)
-                    tops[(lam, w)][rows] = merge_top((items[best], np.take_along_axis(scores, best, axis=1)), others)
-    offsets, targets = np.asarray(cases.target_offsets), np.asarray(cases.target_movies)
+                if (lam, w) not in values:
+                    continue
+                scores = alone_items + np.float32(w) * member
+                if np.isnan(scores).any():
+                    raise ValueError(f"NaN scores for the linear member at lambda {lam:g}, weight {w:g}")
+                best = top_k(scores)
+                top = merge_top((items[best], np.take_along_axis(scores, best, axis=1)), others)
+                hits = metrics.hit_matrix(top, batch_offsets - batch_offsets[0], batch_targets)
+                values[(lam, w)].append(metrics.per_case(hits, np.diff(batch_offsets)))
     return {
-        pair: float(metrics.per_case(metrics.hit_matrix(top, offsets, targets), np.diff(offsets))[metric].mean())
-        for pair, top in tops.items()
+        pair: {name: float(np.concatenate([part[name] for part in parts]).mean()) for name in metrics.METRICS}
+        for pair, parts in values.items()
     }
 
 
@@ -136,23 +146,26 @@ def fit(
 ) -> tuple[LinearFactors | None, dict]:
     """(the chosen member's factors, already scaled by its weight, or None where the towers serve alone;
     a report of the choice), lambda and weight chosen together on at most `max_cases` validation cases."""
+    if metric not in metrics.METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(metrics.METRICS)}")
     start = time.perf_counter()
     split, num_movies, base = prepared.split, prepared.catalog.num_movies, BaselineConfig()
-    factors: dict[float, LinearFactors] = {}
-    for lam, ease in zip(LAMBDAS, ease_path(split.train, num_movies, LAMBDAS, base.ease_max_items,
-                                            base.ease_memory_gb), strict=True):  # fmt: skip
-        factors[lam] = factorise(ease, num_movies, rank, seed)
-        items = len(ease.items)
+    path = ease_path(split.train, num_movies, LAMBDAS, base.ease_max_items, base.ease_memory_gb)
+    factors_by_lambda: dict[float, LinearFactors] = {}
+    for lam in LAMBDAS:
+        ease = next(path)  # one EASE fit alive at a time
+        factors_by_lambda[lam], items = factorise(ease, num_movies, rank, seed), len(ease.items)
         del ease
     cases = subsample(split.val, max_cases, seed)
     towers = TowerRecommender(query, candidate, num_movies, history_length)
-    scores = grid_scores(towers, factors, tuple(s * members for s in SCALES), cases, metric)
+    grid = grid_scores(towers, factors_by_lambda, tuple(s * members for s in SCALES), cases)
+    scores = {pair: means[metric] for pair, means in grid.items()}
     lam, weight = choose(scores)
-    best = scores[(lam, weight)]
     report = {
         "ease_lambda": lam if weight > 0 else None,
         "weight": weight,
-        "validation": best,
+        "metric": metric,
+        "validation": scores[(lam, weight)],
         "towers_alone": scores.get((LAMBDAS[0], 0.0)),
         "validation_by_lambda": {
             f"{each:g}": {f"{w:g}": value for (at, w), value in scores.items() if at == each and w > 0}
@@ -160,7 +173,7 @@ def fit(
         },
         "validation_cases": len(cases),
         "items": items,
-        "rank": factors[LAMBDAS[0]].left.shape[1],
+        "rank": factors_by_lambda[LAMBDAS[0]].left.shape[1],
         "fit_seconds": round(time.perf_counter() - start, 1),
     }
-    return (factors[lam].scaled(weight) if weight > 0 else None), report
+    return (factors_by_lambda[lam].scaled(weight) if weight > 0 else None), report

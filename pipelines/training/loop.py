@@ -18,7 +18,7 @@ import tf_keras as keras
 from pipelines.console import quiet_native_logs
 from pipelines.data import atomic
 from pipelines.data.dataset import Prepared
-from pipelines.evaluation import per_case
+from pipelines.evaluation import metrics, per_case
 from pipelines.evaluation.evaluator import evaluate
 from pipelines.training import linear_member, model_dir
 from pipelines.training.callbacks import EpochLine, ProtocolValidation, Throughput, duration
@@ -35,6 +35,10 @@ MEMBERS = "members"  # --members_apart: member k's own run is model_dir/members/
 def check_compatible(run: RunConfig) -> None:
     """Settings that cannot go together, refused before any work."""
     inputs, towers = run.input, run.towers
+    if run.train.monitor not in metrics.METRICS:
+        raise ValueError(
+            f"--monitor={run.train.monitor!r} is not a ranking metric; known: {', '.join(metrics.METRICS)}"
+        )
     if inputs.chunk_length > 0 and towers.pooling != "weighted":
         raise ValueError(f"pooling={towers.pooling!r} needs independent examples: set chunk_length=0")
     if inputs.chunk_length > 0 and inputs.positives == "liked":
@@ -213,7 +217,11 @@ def add_linear_member(
         query, candidate, prepared, run.towers.linear_rank, run.input.history_length, run.towers.members,
         run.train.monitor, run.towers.linear_max_cases or None, run.input.seed,
     )  # fmt: skip
-    chosen = f"lambda {report['ease_lambda']:g}, weight {report['weight']:g}" if factors else "none, the towers alone"
+    chosen = (
+        "none, the towers alone"
+        if factors is None
+        else f"lambda {report['ease_lambda']:g}, weight {report['weight']:g}"
+    )
     print(f"linear member: {chosen} (validation {run.train.monitor} {report['validation']:.4f} on "
           f"{report['validation_cases']:,} cases; {report['items']:,} movies, rank {report['rank']}), "
           f"{duration(report['fit_seconds'])}", flush=True)  # fmt: skip

@@ -300,6 +300,7 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
         (TowerConfig(cold_release_age=True), TrainConfig(), "needs release_age"),
         (TowerConfig(), TrainConfig(cold_negatives=8), "nomask_future_negatives"),
         (TowerConfig(), TrainConfig(cold_negatives=8, mask_future_negatives=False, catalog_negatives=8), "no --cat"),
+        (TowerConfig(), TrainConfig(monitor="coverage@10"), "--monitor='coverage@10' is not a ranking metric"),
     ],
 )
 def test_settings_that_cannot_go_together_are_refused_before_any_work(towers, train_config, message: str) -> None:

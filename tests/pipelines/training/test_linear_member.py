@@ -113,28 +113,46 @@ def test_a_trained_folder_serves_its_linear_member_and_validation_chooses_its_we
     assert load(tmp_path / "without").candidates.shape[1] == 16
 
 
+def served_means(query, candidate, factors, weight: float, prepared) -> dict[str, float]:
+    """The evaluator's means for the towers with the member's columns appended at `weight` (what a folder
+    serves)."""
+    n = prepared.catalog.num_movies
+    if weight > 0:
+        query, candidate = factors.scaled(weight).towers(query, candidate)
+    served = evaluate(TowerRecommender(query, candidate, n, HISTORY), prepared.split.val, n, prepared.train_counts)
+    return served.means()
+
+
 def test_every_pair_scores_as_the_evaluator_scores_the_towers_with_the_member(prepared, tmp_path: Path) -> None:
-    """grid_scores (the towers' scores once, each member's added in numpy) equals evaluating the towers with
-    the member's columns appended (what the folder serves) at every (lambda, weight); weight 0 only once."""
+    """grid_scores (the towers' scores once, each member's added in numpy, the unmodelled movies ranked once)
+    equals evaluating the towers with the member's columns appended (what the folder serves) on every
+    metric at every (lambda, weight); weight 0 only once. Also with a member that models every movie."""
     train(prepared, run_config(tmp_path / "model", linear_rank=0))
     towers = restore_model(tmp_path / "model")
-    n, counts, val = prepared.catalog.num_movies, prepared.train_counts, prepared.split.val
-    members = {
+    query, candidate = towers.query_tower, towers.candidate_tower
+    n, val = prepared.catalog.num_movies, prepared.split.val
+    by_lambda = {
         lam: linear_member.factorise(linear.ease(prepared.split.train, n, lam, 10_000, 4.0), n, rank=6)
         for lam in (20.0, 500.0)
     }
-    scores = linear_member.grid_scores(
-        TowerRecommender(towers.query_tower, towers.candidate_tower, n, HISTORY), members, (0.0, 1.0, 4.0), val,
-        "recall@20", batch_size=7,
+    assert (by_lambda[20.0].rows[1:] == 0).any()  # movies EASE does not model: both lists are merged
+    recommender = TowerRecommender(query, candidate, n, HISTORY)
+    grid = linear_member.grid_scores(recommender, by_lambda, (0.0, 1.0, 4.0), val, batch_size=7)
+    assert list(grid) == [(20.0, 0.0), (20.0, 1.0), (20.0, 4.0), (500.0, 1.0), (500.0, 4.0)]
+    for (lam, weight), means in grid.items():
+        served = served_means(query, candidate, by_lambda[lam], weight, prepared)
+        assert means == pytest.approx({name: served[name] for name in means}, abs=1e-9), (lam, weight)
+    assert len({means["recall@100"] for means in grid.values()}) > 1  # the member moves the ranking
+
+    rng = np.random.default_rng(0)  # a member of every movie: no unmodelled list
+    everyone = linear_member.LinearFactors(
+        np.arange(n + 1, dtype=np.int32), *(np.vstack([np.zeros((1, 4)), rng.random((n, 4))]).astype(np.float32)
+                                            for _ in range(2)),
     )  # fmt: skip
-    assert list(scores) == [(20.0, 0.0), (20.0, 1.0), (20.0, 4.0), (500.0, 1.0), (500.0, 4.0)]
-    for (lam, weight), score in scores.items():
-        query, candidate = towers.query_tower, towers.candidate_tower
-        if weight > 0:
-            query, candidate = members[lam].scaled(weight).towers(query, candidate)
-        served = evaluate(TowerRecommender(query, candidate, n, HISTORY), val, n, counts).means()["recall@20"]
-        assert score == pytest.approx(served, abs=1e-9), (lam, weight)
-    assert len(set(scores.values())) > 1  # the member moves the ranking: the comparison above is not vacuous
+    grid = linear_member.grid_scores(recommender, {1.0: everyone}, (0.0, 3.0), val)
+    for (_, weight), means in grid.items():
+        served = served_means(query, candidate, everyone, weight, prepared)
+        assert means == pytest.approx({name: served[name] for name in means}, abs=1e-9), weight
 
 
 def test_a_sample_of_the_validation_cases_chooses_lambda_and_weight(prepared, tmp_path: Path, monkeypatch) -> None:
@@ -146,9 +164,9 @@ def test_a_sample_of_the_validation_cases_chooses_lambda_and_weight(prepared, tm
     scored = []
     real = linear_member.grid_scores
 
-    def spy(towers, members, weights, cases, *args, **kwargs):
+    def spy(towers, by_lambda, weights, cases, *args, **kwargs):
         scored.append(cases)
-        return real(towers, members, weights, cases, *args, **kwargs)
+        return real(towers, by_lambda, weights, cases, *args, **kwargs)
 
     monkeypatch.setattr(linear_member, "grid_scores", spy)
     monkeypatch.setattr(linear_member, "SCALES", (0.5, 2.0))  # a member is chosen, so the folder serves one
@@ -163,6 +181,9 @@ def test_a_sample_of_the_validation_cases_chooses_lambda_and_weight(prepared, tm
     served = evaluate(load(tmp_path / "model"), sample, n, counts).means()["recall@20"]
     assert report["validation"] == pytest.approx(served, abs=1e-9)
     assert report["validation"] == max(v for scores in report["validation_by_lambda"].values() for v in scores.values())
+    assert report["metric"] == "recall@20"
+    with pytest.raises(ValueError, match="unknown metric 'coverage@10'"):
+        linear_member.fit(None, None, prepared, 8, HISTORY, 1, "coverage@10")
 
 
 def test_merged_top_lists_keep_the_evaluators_order(monkeypatch) -> None:
