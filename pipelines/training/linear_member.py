@@ -93,7 +93,10 @@ def grid_scores(
     offsets, targets = np.asarray(cases.target_offsets), np.asarray(cases.target_movies)
     for rows, queries in batches(cases, batch_size):
         features = query_features(queries.history, queries.query_times, towers.history_length)
-        alone = mask_history(towers.embed_features(features) @ towers.candidates.T, queries.history)
+        alone = towers.embed_features(features) @ towers.candidates.T
+        if np.isnan(alone).any():
+            raise ValueError("the towers returned NaN scores")
+        alone = mask_history(alone, queries.history)
         alone_items = alone[:, items]  # column 0: the padding, -inf as masked
         alone[:, items] = -np.inf
         others = top_k(alone)
@@ -102,12 +105,12 @@ def grid_scores(
         batch_targets = targets[batch_offsets[0] : batch_offsets[-1]]
         for lam, factors in factors_by_lambda.items():
             member = history_sums(factors, features["history_movies"]) @ factors.right.T  # [B, items]
+            if not np.isfinite(member).all():
+                raise ValueError(f"non-finite scores from the linear member at lambda {lam:g}")
             for w in weights:
                 if (lam, w) not in values:
                     continue
                 scores = alone_items + np.float32(w) * member
-                if np.isnan(scores).any():
-                    raise ValueError(f"NaN scores for the linear member at lambda {lam:g}, weight {w:g}")
                 best = top_k(scores)
                 top = merge_top((items[best], np.take_along_axis(scores, best, axis=1)), others)
                 hits = metrics.hit_matrix(top, batch_offsets - batch_offsets[0], batch_targets)
