@@ -279,18 +279,18 @@ def test_the_full_size_flagfile_trains_the_small_release_model(tiny_release: Pat
     assert "linear_member" in json.loads((model_dir / "metrics.json").read_text())
     model_flags = ("--positives=", "--chunk_length=", "--pooling=", "--history_length=", "--recent_length=",
                    "--mask_history_negatives", "--release_age", "--cold_release_age", "--nomask_future_negatives",
-                   "--hide_new_ids=", "--id_dropout=", "--linear_rank=")  # fmt: skip
+                   "--hide_new_ids=", "--id_dropout=")  # fmt: skip
     lines = {
         name: (ROOT / "configs" / name).read_text().splitlines()
         for name in ("ml-latest.flags", "ml-latest-gpu.flags", "ml-latest-small.flags")
     }
     full, gpu, small = ({line for line in lines[name] if line.startswith(model_flags)} for name in lines)
     assert full == gpu == small and len(full) == len(model_flags)
-    assert {"--members=5", "--members_apart", "--linear_rank=512"} <= set(lines["ml-latest-small.flags"])
-    # the full-size ones keep one member (time) and choose the linear member on a sample of validation cases
+    assert {"--members=5", "--members_apart", "--linear_rank=1024"} <= set(lines["ml-latest-small.flags"])
+    # the full-size ones keep one member and the member at rank 512 (time), chosen on a sample of validation cases
     for name in ("ml-latest.flags", "ml-latest-gpu.flags"):
         assert not any(line.startswith("--members") for line in lines[name])
-        assert "--linear_max_cases=5000" in lines[name]
+        assert {"--linear_rank=512", "--linear_max_cases=5000"} <= set(lines[name])
     assert "recall@20" in json.loads((model_dir / "metrics.json").read_text())["validation"]["overall"]
 
 
